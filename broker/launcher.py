@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Start and stop the project's single Apache Kafka broker (KRaft mode, no ZooKeeper).
+
+    python3 broker/launcher.py start [--port 9092] [--foreground] [--listen-host 0.0.0.0]
+    python3 broker/launcher.py stop
+    python3 broker/launcher.py status
+
+The broker comes from KAFKA_HOME when it points at an unpacked Kafka release (the Docker image),
+otherwise from Maven Central: `mvn dependency:copy-dependencies` on broker/pom.xml fills a cache
+that later runs reuse. The Kafka version lives in broker/kafka-version and the broker settings in
+broker/server.properties; the Dockerfile reads the same two files.
+
+Standard library only: it runs before any virtualenv exists, and inside the container.
+"""
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+BROKER_DIR = Path(__file__).resolve().parent
+VERSION_FILE = BROKER_DIR / "kafka-version"
+BASE_CONFIG = BROKER_DIR / "server.properties"
+LOG_CONFIG = BROKER_DIR / "log4j2.properties"
+POM = BROKER_DIR / "pom.xml"
+DEFAULT_STATE_DIR = BROKER_DIR / ".run"
+CACHE_DIR = BROKER_DIR / ".cache"
+
+DEFAULT_PORT = 9092
+HEAP = "512m"
+START_TIMEOUT_SEC = 120
+STOP_TIMEOUT_SEC = 60
+LOG_LINES_ON_FAILURE = 25
+
+
+class LauncherError(Exception):
+    """A problem the user can fix; printed as one sentence, never as a traceback."""
+
+
+# ---------------------------------------------------------------- readiness probe
+
+def metadata_answer(host, port, timeout=2.0):
+    """Send a Kafka Metadata (v4) request and return the number of brokers in the answer.
+
+    Returns None when nothing listens on the port, and raises LauncherError when something
+    listens but does not speak Kafka. Hand-rolled so the launcher needs no Python packages.
+    """
+    correlation_id = 7
+    client_id = b"p7-launcher"
+    # Header v1: api_key=3 (Metadata), api_version=4, correlation id, client id.
+    # Body v4: topics=null (all topics), allow_auto_topic_creation=false.
+    body = struct.pack(">hhih", 3, 4, correlation_id, len(client_id)) + client_id
+    body += struct.pack(">ib", -1, 0)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            size = struct.unpack(">i", _read_exactly(sock, 4))[0]
+            reply = _read_exactly(sock, size)
+    except (ConnectionRefusedError, socket.timeout, TimeoutError):
+        return None
+    except (OSError, struct.error, EOFError) as err:
+        if isinstance(err, OSError) and err.errno in (111, 113, 101):
+            return None
+        raise LauncherError(f"something listens on {host}:{port} but it is not a Kafka broker "
+                            f"({err.__class__.__name__})") from None
+    got_id, _throttle, broker_count = struct.unpack(">iii", reply[:12])
+    if got_id != correlation_id:
+        raise LauncherError(f"something listens on {host}:{port} but it is not a Kafka broker")
+    return broker_count
+
+
+def _read_exactly(sock, count):
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return data
+
+
+def broker_is_ready(port):
+    try:
+        return bool(metadata_answer("127.0.0.1", port))
+    except LauncherError:
+        return False
+
+
+def port_is_open(port):
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+# ---------------------------------------------------------------- the broker's jars
+
+def kafka_version():
+    return VERSION_FILE.read_text().strip()
+
+
+def java_command():
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").exists():
+        return str(Path(java_home) / "bin" / "java")
+    java = shutil.which("java")
+    if not java:
+        raise LauncherError("Java is not installed (no `java` on PATH): install Java 17 or newer, "
+                            "for example `apt-get install openjdk-17-jre-headless`")
+    return java
+
+
+def classpath():
+    """The broker's classpath: KAFKA_HOME/libs, or the Maven cache (filled on first use)."""
+    kafka_home = os.environ.get("KAFKA_HOME")
+    if kafka_home:
+        libs = Path(kafka_home) / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise LauncherError(f"KAFKA_HOME={kafka_home} is not an unpacked Kafka release "
+                                "(no libs/kafka_2.13-*.jar): fix it or unset it to use Maven")
+        return f"{libs}/*"
+    version = kafka_version()
+    libs = CACHE_DIR / f"kafka-{version}"
+    if not (libs / ".complete").exists():
+        fetch_from_maven(version, libs)
+    return f"{libs}/*"
+
+
+def fetch_from_maven(version, libs):
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise LauncherError("neither KAFKA_HOME nor Maven is available: install Maven "
+                            "(`apt-get install maven`) or point KAFKA_HOME at an unpacked Kafka "
+                            "release")
+    print(f"launcher: fetching Apache Kafka {version} from Maven Central into {libs} "
+          "(first run only)", flush=True)
+    shutil.rmtree(libs, ignore_errors=True)
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(POM), f"-Dkafka.version={version}",
+         "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise LauncherError(f"Maven could not fetch Kafka {version}:\n{tail}")
+    (libs / ".complete").write_text(version + "\n")
+
+
+# ---------------------------------------------------------------- configuration and storage
+
+class State:
+    """The folder that holds one broker's data, logs, generated config and pid file."""
+
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+        self.data = self.root / "data"
+        self.logs = self.root / "logs"
+        self.config = self.root / "server.properties"
+        self.pid_file = self.root / "broker.pid"
+        self.port_file = self.root / "broker.port"
+        self.console_log = self.logs / "broker.out"
+        self.server_log = self.logs / "server.log"
+
+    def pid(self):
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid
+
+    def port(self):
+        try:
+            return int(self.port_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return DEFAULT_PORT
+
+
+def write_config(state, port, controller_port, listen_host):
+    """The shared broker settings plus what differs per machine: where to listen and store."""
+    overrides = [
+        "",
+        "# ---- added by broker/launcher.py for this machine ----",
+        f"listeners=PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        # Clients always reach the broker as localhost: natively, and from the host through
+        # docker's published port.
+        f"advertised.listeners=PLAINTEXT://localhost:{port}",
+        f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+        f"log.dirs={state.data}",
+    ]
+    state.root.mkdir(parents=True, exist_ok=True)
+    state.logs.mkdir(parents=True, exist_ok=True)
+    state.config.write_text(BASE_CONFIG.read_text() + "\n".join(overrides) + "\n")
+
+
+def java_base(cp, state):
+    return [java_command(), f"-Xmx{HEAP}", f"-Xms{HEAP}", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG_CONFIG}", f"-Dkafka.logs.dir={state.logs}",
+            "-cp", cp]
+
+
+def format_storage(state, cp):
+    """Format KRaft storage once; later starts keep the existing data."""
+    if (state.data / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    result = subprocess.run(
+        java_base(cp, state) + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
+                                "-c", str(state.config)],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-10:])
+        raise LauncherError(f"formatting Kafka storage in {state.data} failed:\n{tail}")
+
+
+# ---------------------------------------------------------------- commands
+
+def start(args):
+    state = State(args.state_dir)
+    port = args.port
+    controller_port = args.controller_port or port + 1
+
+    if not args.foreground:
+        reused = reuse_running_broker(state, port)
+        if reused:
+            print(reused)
+            return 0
+    for busy in (port, controller_port):
+        if port_is_open(busy):
+            raise LauncherError(f"port {busy} is held by another program: stop it, or start the "
+                                "broker on another port with --port")
+
+    cp = classpath()
+    write_config(state, port, controller_port, args.listen_host)
+    format_storage(state, cp)
+    command = java_base(cp, state) + ["kafka.Kafka", str(state.config)]
+
+    if args.foreground:
+        # The container's main process: java replaces us, so `docker stop` signals it directly.
+        print(f"launcher: Kafka {kafka_version()} on {args.listen_host}:{port}, "
+              f"log in {state.server_log}", flush=True)
+        os.execv(command[0], command)
+
+    with open(state.console_log, "ab") as console:
+        process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    state.pid_file.write_text(f"{process.pid}\n")
+    state.port_file.write_text(f"{port}\n")
+    wait_until_ready(state, process, port, args.timeout)
+    print(f"launcher: Kafka {kafka_version()} broker ready on localhost:{port} "
+          f"(pid {process.pid}); log: {state.server_log}")
+    return 0
+
+
+def reuse_running_broker(state, port):
+    """A message if a broker already serves the port (ours or anyone's), else None."""
+    pid = state.pid()
+    if pid and state.port() == port:
+        deadline = time.monotonic() + START_TIMEOUT_SEC
+        while time.monotonic() < deadline and state.pid():
+            if broker_is_ready(port):
+                return f"launcher: reusing the broker already running on localhost:{port} (pid {pid})"
+            time.sleep(0.2)
+    if metadata_answer("127.0.0.1", port):
+        return f"launcher: reusing the Kafka broker already answering on localhost:{port}"
+    return None
+
+
+def wait_until_ready(state, process, port, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            state.pid_file.unlink(missing_ok=True)
+            raise LauncherError(f"the broker exited during startup (code {process.returncode})."
+                                + log_tail(state))
+        if broker_is_ready(port):
+            return
+        time.sleep(0.2)
+    stop_process(process.pid)
+    state.pid_file.unlink(missing_ok=True)
+    raise LauncherError(f"the broker did not answer on localhost:{port} within {timeout} s."
+                        + log_tail(state))
+
+
+def log_tail(state):
+    for log in (state.server_log, state.console_log):
+        if log.exists() and log.stat().st_size:
+            lines = log.read_text(errors="replace").splitlines()[-LOG_LINES_ON_FAILURE:]
+            return f" Last lines of {log}:\n" + "\n".join(lines)
+    return ""
+
+
+def stop_process(pid):
+    """SIGTERM (Kafka shuts down cleanly on it), SIGKILL if it takes too long."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_SEC
+    while time.monotonic() < deadline:
+        if not process_alive(pid):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while process_alive(pid):
+        time.sleep(0.1)
+
+
+def process_alive(pid):
+    try:
+        # Reap it if it is our child (the launcher that started it may still be running).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has stopped all the same.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def stop(args):
+    state = State(args.state_dir)
+    pid = state.pid()
+    if pid is None:
+        state.pid_file.unlink(missing_ok=True)
+        print("launcher: no broker started by this launcher is running")
+        return 0
+    port = state.port()
+    stop_process(pid)
+    state.pid_file.unlink(missing_ok=True)
+    deadline = time.monotonic() + STOP_TIMEOUT_SEC
+    while port_is_open(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    print(f"launcher: stopped the broker (pid {pid}); port {port} is free")
+    return 0
+
+
+def status(args):
+    state = State(args.state_dir)
+    pid = state.pid()
+    port = state.port() if pid else args.port
+    if broker_is_ready(port):
+        owner = f"pid {pid}" if pid else "not started by this launcher"
+        print(f"launcher: a broker answers on localhost:{port} ({owner})")
+        return 0
+    print(f"launcher: no broker answers on localhost:{port}")
+    return 1
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Start or stop the project's Kafka broker.")
+    parser.add_argument("--state-dir", default=os.environ.get("P7_BROKER_STATE", DEFAULT_STATE_DIR),
+                        help="folder for the broker's data, logs and pid file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start_parser = commands.add_parser("start", help="start the broker, or reuse a running one")
+    start_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    start_parser.add_argument("--controller-port", type=int, default=None,
+                              help="KRaft controller port (default: port + 1)")
+    start_parser.add_argument("--listen-host", default=os.environ.get("P7_LISTEN_HOST", "127.0.0.1"),
+                              help="interface to listen on (0.0.0.0 in Docker)")
+    start_parser.add_argument("--timeout", type=float, default=START_TIMEOUT_SEC,
+                              help="seconds to wait for the broker to answer")
+    start_parser.add_argument("--foreground", action="store_true",
+                              help="run the broker in this process (the container's entry point)")
+    commands.add_parser("stop", help="stop the broker this launcher started")
+    status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
+    status_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    handlers = {"start": start, "stop": stop, "status": status}
+    try:
+        return handlers[args.command](args)
+    except LauncherError as err:
+        print(f"launcher: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
