@@ -1,0 +1,37 @@
+# Everything installs itself on first use: the .venv from requirements.txt, Kafka's jars from
+# Maven Central (broker/launcher.py). Nothing here needs Docker.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DELAY ?= 0.5
+BIRTHDAY ?= 1997-10-02
+
+.PHONY: venv broker stop clean run test bench
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+broker:
+	$(PYTHON) broker/launcher.py start
+
+stop:
+	$(PYTHON) broker/launcher.py stop
+
+clean: stop
+	rm -rf broker/.run
+
+run: venv broker
+	$(PY) tools/run_pipeline.py --delay $(DELAY) --birthday $(BIRTHDAY)
+
+test: venv
+	$(PY) -m pytest -q tests
+	$(PY) autograde.py
+
+bench: venv broker
+	$(PY) bench/bench.py

@@ -1,0 +1,400 @@
+"""Part 3: keep partition-N.json summaries of the `temperatures` topic, exactly once.
+
+    python3 consumer.py 0 2        # partitions 0 and 2, forever (manual assignment)
+    python3 consumer.py 0 2 --iterations 30
+    python3 consumer.py            # the assignment's two rounds: workers [0, 1] and [2, 3]
+    docker exec -it p7 python3 /files/consumer.py 0 2
+
+Each partition-N.json holds the per month and year stats *and* the offset they were computed up
+to, and is replaced atomically. Stats and checkpoint therefore always agree: a consumer killed at
+any instant restarts from the offset of the file it left, so no message is lost or counted twice.
+Dates that are not after the last date already counted in a partition are the producer's
+duplicates and are skipped.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+
+from google.protobuf.message import DecodeError
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError, KafkaTimeoutError
+
+from report_pb2 import Report
+
+BROKER = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
+TOPIC = "temperatures"
+PARTITIONS = 4
+OUT_DIR = os.path.dirname(os.path.abspath(__file__))
+BOOTSTRAP_TIMEOUT_MS = 10_000
+POLL_TIMEOUT_MS = 1000
+ROUND_ONE_ITERATIONS = 30
+ROUND_WORKERS = ([0, 1], [2, 3])
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+STAT_KEYS = ("count", "sum", "avg", "end", "start")
+
+stop_requested = False
+
+
+class CheckpointError(Exception):
+    """A partition file we must not touch; the user has to look at it."""
+
+
+class BrokerUnavailable(Exception):
+    """No Kafka broker answers at BROKER."""
+
+
+class MalformedMessage(Exception):
+    """A message that is not a Report keyed by its month."""
+
+
+def log(partition_nums, text):
+    print(f"consumer {list(partition_nums)}: {text}", file=sys.stderr, flush=True)
+
+
+def request_stop(signum, frame):
+    # Only a flag: a signal must never interrupt a file write or a batch half applied.
+    global stop_requested
+    stop_requested = True
+
+
+# ---------------------------------------------------------------- partition files
+
+def partition_path(out_dir, partition_num):
+    return os.path.join(out_dir, f"partition-{partition_num}.json")
+
+
+def save_dict_to_json(data, path):
+    """Replace `path` atomically and durably: readers see the old or the new file, never a mix,
+    and after a crash the rename is not undone while the data it points to is missing."""
+    tmp_path = path + ".tmp"
+    with open(tmp_path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+    dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def fresh_partition(partition_num):
+    return {"partition": partition_num, "offset": 0}
+
+
+def load_partition(partition_num, out_dir):
+    """Load partition-N.json, creating it as {"partition": N, "offset": 0} when missing."""
+    path = partition_path(out_dir, partition_num)
+    if not os.path.exists(path):
+        save_dict_to_json(fresh_partition(partition_num), path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); it was left untouched: "
+                              "fix it, or delete it to count this partition from scratch")
+    problem = checkpoint_problem(data, partition_num)
+    if problem:
+        raise CheckpointError(f"{path} {problem}; it was left untouched: fix it, or delete it to "
+                              "count this partition from scratch")
+    return data
+
+
+def checkpoint_problem(data, partition_num):
+    """Why `data` is not a checkpoint of partition `partition_num`, or None if it is one."""
+    if not isinstance(data, dict):
+        return "does not hold a JSON object"
+    if data.get("partition") != partition_num:
+        return f"belongs to partition {data.get('partition')!r}, not {partition_num}"
+    offset = data.get("offset")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        return f"has no valid offset (found {offset!r})"
+    for key, years in data.items():
+        if key in ("partition", "offset"):
+            continue
+        if key not in MONTHS or not isinstance(years, dict):
+            return f"has an unexpected key {key!r}"
+        for year, stats in years.items():
+            if not isinstance(stats, dict) or any(k not in stats for k in STAT_KEYS):
+                return f"has incomplete stats for {key} {year}"
+    return None
+
+
+def last_date(data):
+    """The newest date counted in a partition file, "" if none: the duplicate filter's memory."""
+    ends = [stats["end"] for key, years in data.items() if key in MONTHS
+            for stats in years.values()]
+    return max(ends, default="")
+
+
+def set_aside(path):
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = f"{path}.stale-{stamp}"
+    suffix = 1
+    while os.path.exists(target):
+        suffix += 1
+        target = f"{path}.stale-{stamp}-{suffix}"
+    os.replace(path, target)
+    return target
+
+
+# ---------------------------------------------------------------- messages and stats
+
+def parse_message(message):
+    """(month, date, degrees) of a message, or MalformedMessage saying what is wrong."""
+    try:
+        month = message.key.decode("utf-8")
+    except (AttributeError, UnicodeDecodeError):
+        raise MalformedMessage(f"key {message.key!r} is not a month name") from None
+    if month not in MONTHS:
+        raise MalformedMessage(f"key {month!r} is not a month name")
+    try:
+        report = Report.FromString(message.value or b"")
+    except DecodeError:
+        raise MalformedMessage("value is not a Report protobuf") from None
+    date = report.date
+    try:
+        parsed = datetime.date.fromisoformat(date)
+    except ValueError:
+        raise MalformedMessage(f"date {date!r} is not YYYY-MM-DD") from None
+    if len(date) != 10 or MONTHS[parsed.month - 1] != month:
+        raise MalformedMessage(f"date {date!r} does not belong to key {month!r}")
+    if not math.isfinite(report.degrees):
+        raise MalformedMessage(f"degrees {report.degrees!r} is not a number")
+    return month, date, report.degrees
+
+
+def update_stats(data, month, date, degrees):
+    year = date[:4]
+    stats = data.setdefault(month, {}).get(year)
+    if stats is None:
+        stats = data[month][year] = {"count": 0, "sum": 0.0, "avg": 0.0, "end": date,
+                                     "start": date}
+    stats["count"] += 1
+    stats["sum"] += degrees
+    stats["avg"] = stats["sum"] / stats["count"]
+    stats["end"] = date
+
+
+def apply_messages(data, newest_date, messages, partition_nums):
+    """Count each message's reading once into `data`; return the newest date counted."""
+    for message in messages:
+        try:
+            month, date, degrees = parse_message(message)
+        except MalformedMessage as err:
+            log(partition_nums, f"partition {message.partition} offset {message.offset}: "
+                                f"skipped a malformed message: {err}")
+            continue
+        if date <= newest_date:
+            continue  # a duplicate from a producer retry (or the generator's 5%)
+        update_stats(data, month, date, degrees)
+        newest_date = date
+    return newest_date
+
+
+# ---------------------------------------------------------------- Kafka
+
+def make_consumer():
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=[BROKER],
+            client_id="p7-stats-consumer",
+            # Manual assignment, no group: the offset lives in partition-N.json, never in Kafka.
+            group_id=None,
+            enable_auto_commit=False,
+            # Only when the checkpoint's offset was deleted by retention: restart from the oldest
+            # message still there, not from the newest (the date filter drops what was counted).
+            auto_offset_reset="earliest",
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        )
+    except KafkaTimeoutError:
+        raise BrokerUnavailable(f"cannot reach the Kafka broker at {BROKER}: is it running? "
+                         "(`make broker`, or the p7 container)") from None
+
+
+def wait_for_topic(consumer, partition_nums):
+    """The topic's partition count; waits (patiently, saying so) while the topic is missing."""
+    announced = False
+    while not stop_requested:
+        consumer.topics()  # refreshes the metadata
+        available = consumer.partitions_for_topic(TOPIC)
+        if available:
+            return len(available)
+        if not announced:
+            log(partition_nums, f"topic {TOPIC} does not exist yet; waiting for the producer")
+            announced = True
+        time.sleep(1)
+    return None
+
+
+def seek_to_checkpoints(consumer, partitions, out_dir, partition_nums):
+    """Seek each partition to its file's offset; a file from an older, longer topic is moved
+    aside (the topic was recreated) and that partition starts again from 0."""
+    topic_partitions = [TopicPartition(TOPIC, n) for n in partitions]
+    end_offsets = consumer.end_offsets(topic_partitions)
+    for tp in topic_partitions:
+        data = partitions[tp.partition]
+        if data["offset"] > end_offsets[tp]:
+            path = partition_path(out_dir, tp.partition)
+            moved = set_aside(path)
+            log(partition_nums, f"{path} has offset {data['offset']} but partition "
+                                f"{tp.partition} ends at {end_offsets[tp]} (the topic was "
+                                f"recreated): moved it to {moved} and starting fresh")
+            data = partitions[tp.partition] = fresh_partition(tp.partition)
+            save_dict_to_json(data, path)
+        consumer.seek(tp, data["offset"])
+
+
+def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR):
+    consumer = make_consumer()
+    try:
+        partition_count = wait_for_topic(consumer, partition_nums_to_consume)
+        if partition_count is None:
+            return
+        missing = [n for n in partition_nums_to_consume if n >= partition_count]
+        if missing:
+            raise CheckpointError(f"{TOPIC} has partitions 0-{partition_count - 1}; "
+                                  f"there is no partition {missing[0]}")
+        consumer.assign([TopicPartition(TOPIC, n) for n in partition_nums_to_consume])
+
+        # PART 1: initialization. key = partition number, value = that file's dict.
+        partitions = {n: load_partition(n, out_dir) for n in partition_nums_to_consume}
+        newest_dates = {n: last_date(data) for n, data in partitions.items()}
+        seek_to_checkpoints(consumer, partitions, out_dir, partition_nums_to_consume)
+        log(partition_nums_to_consume, "resuming at offsets "
+            + ", ".join(f"{n}:{partitions[n]['offset']}" for n in partition_nums_to_consume))
+
+        # PART 2: process batches; each file is saved once per batch with its new offset.
+        iteration_count = 0
+        while not stop_requested and (max_iterations is None or iteration_count < max_iterations):
+            batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            for tp, messages in batch.items():
+                n = tp.partition
+                newest_dates[n] = apply_messages(partitions[n], newest_dates[n], messages,
+                                                 partition_nums_to_consume)
+                partitions[n]["offset"] = consumer.position(tp)
+                save_dict_to_json(partitions[n], partition_path(out_dir, n))
+            if max_iterations is not None:
+                iteration_count += 1
+    finally:
+        consumer.close()
+    print("exiting", flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def run_worker(partition_nums, max_iterations, out_dir):
+    """One consumer process; its exit code says whether it stopped cleanly."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+    try:
+        consume(partition_nums, max_iterations, out_dir)
+    except (CheckpointError, BrokerUnavailable, KafkaError, OSError) as err:
+        log(partition_nums, f"error: {err}")
+        return 1
+    return 0
+
+
+def worker_main(partition_nums, max_iterations, out_dir):
+    sys.exit(run_worker(partition_nums, max_iterations, out_dir))
+
+
+def run_round(max_iterations, out_dir):
+    """Start one worker process per partition group and wait for all of them.
+
+    A stop request (Ctrl-C reaches the workers too; SIGTERM only us) is passed on with SIGTERM,
+    which each worker turns into a clean stop after its current batch."""
+    workers = [multiprocessing.Process(target=worker_main, args=(nums, max_iterations, out_dir),
+                                       name=f"consumer-{nums}") for nums in ROUND_WORKERS]
+    for worker in workers:
+        worker.start()
+    forwarded = False
+    while any(worker.is_alive() for worker in workers):
+        if stop_requested and not forwarded:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+            forwarded = True
+        for worker in workers:
+            worker.join(timeout=0.2)
+    return max(worker.exitcode for worker in workers)
+
+
+def run_two_rounds(out_dir):
+    # Round 1: both workers for 30 polls each, then they exit (a simulated death).
+    print(f"round 1: workers {list(ROUND_WORKERS)} for {ROUND_ONE_ITERATIONS} iterations",
+          flush=True)
+    status = run_round(ROUND_ONE_ITERATIONS, out_dir)
+    if status != 0 or stop_requested:
+        return status
+    # Round 2: the same workers pick up where round 1 left off and run until stopped.
+    print("round 2: workers run until Ctrl-C", flush=True)
+    return run_round(None, out_dir)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Summarise temperatures partitions into partition-N.json, exactly once.")
+    parser.add_argument("partitions", nargs="*", metavar="PARTITION",
+                        help=f"partition numbers 0-{PARTITIONS - 1} to consume; none: the "
+                             "assignment's two rounds over all of them")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="stop after N polls (default: run forever)")
+    parser.add_argument("--dir", default=OUT_DIR,
+                        help="folder of the partition files (default: this program's folder)")
+    parser.add_argument("--reset", action="store_true",
+                        help="delete this run's partition files first (after the producer "
+                             "recreated the topic)")
+    args = parser.parse_args(argv)
+
+    numbers = []
+    for text in args.partitions:
+        try:
+            number = int(text)
+        except ValueError:
+            parser.error(f"partition {text!r} is not a number: use 0-{PARTITIONS - 1}")
+        if not 0 <= number < PARTITIONS:
+            parser.error(f"partition {number} does not exist: use 0-{PARTITIONS - 1}")
+        if number in numbers:
+            parser.error(f"partition {number} is given twice")
+        numbers.append(number)
+    args.partitions = numbers
+    if args.iterations is not None and not numbers:
+        parser.error("--iterations needs partition numbers (the two rounds without them run "
+                     f"{ROUND_ONE_ITERATIONS} iterations, then forever)")
+    if args.iterations is not None and args.iterations < 1:
+        parser.error("--iterations must be 1 or more")
+    if not os.path.isdir(args.dir):
+        parser.error(f"--dir {args.dir} is not a folder")
+    return args
+
+
+def reset_files(partition_nums, out_dir):
+    for n in partition_nums:
+        for path in (partition_path(out_dir, n), partition_path(out_dir, n) + ".tmp"):
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.reset:
+        reset_files(args.partitions or range(PARTITIONS), args.dir)
+    if args.partitions:
+        return run_worker(args.partitions, args.iterations, args.dir)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+    return run_two_rounds(args.dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
