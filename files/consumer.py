@@ -23,7 +23,7 @@ import sys
 import time
 
 from google.protobuf.message import DecodeError
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from report_pb2 import Report
@@ -39,6 +39,14 @@ ROUND_WORKERS = ([0, 1], [2, 3])
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 STAT_KEYS = ("count", "sum", "avg", "end", "start")
+
+# Optional (--birthday or P7_BIRTHDAY): the stats workers also produce every counted reading of
+# that day to a second topic, and one more process keeps birthday.json from it.
+BIRTHDAY_TOPIC = "birthday-temperatures"
+BIRTHDAY_GROUP = "birthday"
+BIRTHDAY_FILE = "birthday.json"
+DRAIN_TIMEOUT_SEC = 10
+STOP_TIMEOUT_SEC = 60
 
 stop_requested = False
 
@@ -185,8 +193,9 @@ def update_stats(data, month, date, degrees):
     stats["end"] = date
 
 
-def apply_messages(data, newest_date, messages, partition_nums):
-    """Count each message's reading once into `data`; return the newest date counted."""
+def apply_messages(data, newest_date, messages, partition_nums, on_counted=None):
+    """Count each message's reading once into `data`; return the newest date counted.
+    `on_counted(date, degrees)` hears of every reading that was counted."""
     for message in messages:
         try:
             month, date, degrees = parse_message(message)
@@ -198,6 +207,8 @@ def apply_messages(data, newest_date, messages, partition_nums):
             continue  # a duplicate from a producer retry (or the generator's 5%)
         update_stats(data, month, date, degrees)
         newest_date = date
+        if on_counted is not None:
+            on_counted(date, degrees)
     return newest_date
 
 
@@ -221,16 +232,17 @@ def make_consumer():
                          "(`make broker`, or the p7 container)") from None
 
 
-def wait_for_topic(consumer, partition_nums):
-    """The topic's partition count; waits (patiently, saying so) while the topic is missing."""
+def wait_for_topic(consumer, partition_nums, topic=TOPIC):
+    """The topic's partition count; waits (patiently, saying so) while the topic is missing.
+    None when a stop was requested meanwhile."""
     announced = False
     while not stop_requested:
         consumer.topics()  # refreshes the metadata
-        available = consumer.partitions_for_topic(TOPIC)
+        available = consumer.partitions_for_topic(topic)
         if available:
             return len(available)
         if not announced:
-            log(partition_nums, f"topic {TOPIC} does not exist yet; waiting for the producer")
+            log(partition_nums, f"topic {topic} does not exist yet; waiting for the producer")
             announced = True
         time.sleep(1)
     return None
@@ -254,12 +266,17 @@ def seek_to_checkpoints(consumer, partitions, out_dir, partition_nums):
         consumer.seek(tp, data["offset"])
 
 
-def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR):
+def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday=None):
     consumer = make_consumer()
+    publisher = None
     try:
         partition_count = wait_for_topic(consumer, partition_nums_to_consume)
         if partition_count is None:
             return
+        if birthday:
+            if wait_for_topic(consumer, partition_nums_to_consume, BIRTHDAY_TOPIC) is None:
+                return
+            publisher = BirthdayPublisher(birthday)
         missing = [n for n in partition_nums_to_consume if n >= partition_count]
         if missing:
             raise CheckpointError(f"{TOPIC} has partitions 0-{partition_count - 1}; "
@@ -280,65 +297,232 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR):
             for tp, messages in batch.items():
                 n = tp.partition
                 newest_dates[n] = apply_messages(partitions[n], newest_dates[n], messages,
-                                                 partition_nums_to_consume)
+                                                 partition_nums_to_consume,
+                                                 publisher and publisher.counted)
+                if publisher:
+                    # Acknowledged before the checkpoint moves past them: a crash in between
+                    # only publishes them again, which the year-keyed birthday.json absorbs.
+                    publisher.flush()
                 partitions[n]["offset"] = consumer.position(tp)
                 save_dict_to_json(partitions[n], partition_path(out_dir, n))
             if max_iterations is not None:
                 iteration_count += 1
     finally:
+        if publisher:
+            publisher.close()
         consumer.close()
     print("exiting", flush=True)
 
 
+# ---------------------------------------------------------------- birthday temperatures
+
+class BirthdayPublisher:
+    """Produces "YEAR,DEGREES" to birthday-temperatures for each counted birthday reading."""
+
+    def __init__(self, birthday):
+        self.month_day = birthday[5:]
+        self.producer = KafkaProducer(
+            bootstrap_servers=[BROKER],
+            client_id="p7-birthday-publisher",
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            # The producer.py settings, for the same reasons: nothing unacknowledged is
+            # considered sent, and retries never reorder.
+            acks="all",
+            retries=10,
+            max_in_flight_requests_per_connection=1,
+            enable_idempotence=True,
+        )
+
+    def counted(self, date, degrees):
+        # A 29 February birthday only matches in leap years, as it should.
+        if date[5:] == self.month_day:
+            self.producer.send(BIRTHDAY_TOPIC, value=f"{date[:4]},{degrees!r}".encode("utf-8"))
+
+    def flush(self):
+        self.producer.flush()
+
+    def close(self):
+        self.producer.close()
+
+
+def load_birthdays(path, birthday):
+    """birthday.json as a dict; a file kept for another birthday is moved aside."""
+    if not os.path.exists(path):
+        return {"birthday": birthday}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); it was left untouched: "
+                              "fix it, or delete it to rebuild it from the topic")
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object; it was left untouched")
+    if data.get("birthday") != birthday:
+        moved = set_aside(path)
+        log(["birthday"], f"{path} was kept for birthday {data.get('birthday')!r}: moved it to "
+                          f"{moved} and starting one for {birthday}")
+        return {"birthday": birthday}
+    return data
+
+
+def parse_birthday_reading(message):
+    """(year, degrees) from a "YEAR,DEGREES" message, or MalformedMessage."""
+    try:
+        year, degrees = message.value.decode("utf-8").split(",")
+        degrees = float(degrees)
+    except (AttributeError, UnicodeDecodeError, ValueError):
+        raise MalformedMessage(f"value {message.value!r} is not YEAR,DEGREES") from None
+    if len(year) != 4 or not year.isdigit() or not math.isfinite(degrees):
+        raise MalformedMessage(f"value {message.value!r} is not YEAR,DEGREES")
+    return year, degrees
+
+
+class RebuildWhenEmpty(ConsumerRebalanceListener):
+    """Group offsets say what birthday.json has seen, unless the file was deleted or set aside
+    since: then the whole (small) topic is read again to rebuild it."""
+
+    def __init__(self, consumer, data):
+        self.consumer = consumer
+        self.data = data
+
+    def on_partitions_revoked(self, revoked):
+        pass
+
+    def on_partitions_assigned(self, assigned):
+        if assigned and set(self.data) == {"birthday"}:
+            self.consumer.seek_to_beginning(*assigned)
+
+
+def caught_up(consumer):
+    assigned = consumer.assignment()
+    if not assigned:
+        return False
+    ends = consumer.end_offsets(list(assigned))
+    return all(consumer.position(tp) >= ends[tp] for tp in assigned)
+
+
+def follow_birthdays(birthday, out_dir):
+    """Keep birthday.json = {"birthday": ..., YEAR: degrees} from the birthday topic.
+
+    Group-managed subscription in group "birthday". Offsets are committed after the file is
+    saved; a replay after a crash rewrites the same years with the same values."""
+    who = ["birthday"]
+    path = os.path.join(out_dir, BIRTHDAY_FILE)
+    data = load_birthdays(path, birthday)
+    consumer = KafkaConsumer(bootstrap_servers=[BROKER], client_id="p7-birthday-subscriber",
+                             group_id=BIRTHDAY_GROUP, enable_auto_commit=False,
+                             auto_offset_reset="earliest",
+                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    try:
+        if wait_for_topic(consumer, who, BIRTHDAY_TOPIC) is None:
+            return
+        consumer.subscribe([BIRTHDAY_TOPIC], listener=RebuildWhenEmpty(consumer, data))
+        drain_deadline = None
+        while True:
+            if stop_requested and drain_deadline is None:
+                # Take in what the stats workers published just before they stopped.
+                drain_deadline = time.monotonic() + DRAIN_TIMEOUT_SEC
+            batch = consumer.poll(timeout_ms=200 if drain_deadline else POLL_TIMEOUT_MS)
+            for messages in batch.values():
+                for message in messages:
+                    try:
+                        year, degrees = parse_birthday_reading(message)
+                    except MalformedMessage as err:
+                        log(who, f"offset {message.offset}: skipped a malformed message: {err}")
+                        continue
+                    data[year] = degrees
+            if batch:
+                save_dict_to_json(dict(sorted(data.items(), key=lambda kv: kv[0] != "birthday")),
+                                  path)
+                consumer.commit()
+            elif drain_deadline and (caught_up(consumer) or time.monotonic() > drain_deadline):
+                break
+    finally:
+        consumer.close()
+
+
 # ---------------------------------------------------------------- processes
 
-def run_worker(partition_nums, max_iterations, out_dir):
-    """One consumer process; its exit code says whether it stopped cleanly."""
+def install_stop_handlers():
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
+
+
+def guarded(who, job, *args):
+    """Run one job of this program; its exit code says whether it stopped cleanly."""
     try:
-        consume(partition_nums, max_iterations, out_dir)
+        job(*args)
     except (CheckpointError, BrokerUnavailable, KafkaError, OSError) as err:
-        log(partition_nums, f"error: {err}")
+        log(who, f"error: {err}")
         return 1
     return 0
 
 
-def worker_main(partition_nums, max_iterations, out_dir):
-    sys.exit(run_worker(partition_nums, max_iterations, out_dir))
+def worker_main(partition_nums, max_iterations, out_dir, birthday):
+    install_stop_handlers()
+    sys.exit(guarded(partition_nums, consume, partition_nums, max_iterations, out_dir, birthday))
 
 
-def run_round(max_iterations, out_dir):
-    """Start one worker process per partition group and wait for all of them.
+def birthday_main(birthday, out_dir):
+    install_stop_handlers()
+    sys.exit(guarded(["birthday"], follow_birthdays, birthday, out_dir))
 
-    A stop request (Ctrl-C reaches the workers too; SIGTERM only us) is passed on with SIGTERM,
-    which each worker turns into a clean stop after its current batch."""
-    workers = [multiprocessing.Process(target=worker_main, args=(nums, max_iterations, out_dir),
-                                       name=f"consumer-{nums}") for nums in ROUND_WORKERS]
-    for worker in workers:
-        worker.start()
+
+def start_process(target, *args):
+    process = multiprocessing.Process(target=target, args=args)
+    process.start()
+    return process
+
+
+def wait_for_processes(processes):
+    """Wait for all of them. A stop request (Ctrl-C reaches every process; SIGTERM only us) is
+    passed on as SIGTERM, which each one turns into a clean stop after its current batch."""
     forwarded = False
-    while any(worker.is_alive() for worker in workers):
+    while any(process.is_alive() for process in processes):
         if stop_requested and not forwarded:
-            for worker in workers:
-                if worker.is_alive():
-                    worker.terminate()
+            stop_processes(processes, wait=False)
             forwarded = True
-        for worker in workers:
-            worker.join(timeout=0.2)
-    return max(worker.exitcode for worker in workers)
+        for process in processes:
+            process.join(timeout=0.2)
+    return exit_status(processes)
 
 
-def run_two_rounds(out_dir):
+def exit_status(processes):
+    """0 only when every process exited cleanly (a killed one has a negative exit code)."""
+    return 0 if all(process.exitcode == 0 for process in processes) else 1
+
+
+def stop_processes(processes, wait=True):
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    if not wait:
+        return 0
+    for process in processes:
+        process.join(timeout=STOP_TIMEOUT_SEC)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return exit_status(processes)
+
+
+def run_round(max_iterations, out_dir, birthday):
+    """One worker process per partition group of ROUND_WORKERS, until all have exited."""
+    workers = [start_process(worker_main, nums, max_iterations, out_dir, birthday)
+               for nums in ROUND_WORKERS]
+    return wait_for_processes(workers)
+
+
+def run_two_rounds(out_dir, birthday):
     # Round 1: both workers for 30 polls each, then they exit (a simulated death).
     print(f"round 1: workers {list(ROUND_WORKERS)} for {ROUND_ONE_ITERATIONS} iterations",
           flush=True)
-    status = run_round(ROUND_ONE_ITERATIONS, out_dir)
+    status = run_round(ROUND_ONE_ITERATIONS, out_dir, birthday)
     if status != 0 or stop_requested:
         return status
     # Round 2: the same workers pick up where round 1 left off and run until stopped.
     print("round 2: workers run until Ctrl-C", flush=True)
-    return run_round(None, out_dir)
+    return run_round(None, out_dir, birthday)
 
 
 def parse_args(argv):
@@ -354,6 +538,10 @@ def parse_args(argv):
     parser.add_argument("--reset", action="store_true",
                         help="delete this run's partition files first (after the producer "
                              "recreated the topic)")
+    parser.add_argument("--birthday", default=os.environ.get("P7_BIRTHDAY") or None,
+                        metavar="YYYY-MM-DD",
+                        help="also publish that day's readings to birthday-temperatures and "
+                             "keep birthday.json (default: $P7_BIRTHDAY, else off)")
     args = parser.parse_args(argv)
 
     numbers = []
@@ -373,27 +561,47 @@ def parse_args(argv):
                      f"{ROUND_ONE_ITERATIONS} iterations, then forever)")
     if args.iterations is not None and args.iterations < 1:
         parser.error("--iterations must be 1 or more")
+    if args.birthday is not None:
+        try:
+            datetime.date.fromisoformat(args.birthday)
+            valid = len(args.birthday) == 10
+        except ValueError:
+            valid = False
+        if not valid:
+            parser.error(f"birthday {args.birthday!r} is not a date like 1997-10-02")
     if not os.path.isdir(args.dir):
         parser.error(f"--dir {args.dir} is not a folder")
     return args
 
 
-def reset_files(partition_nums, out_dir):
-    for n in partition_nums:
-        for path in (partition_path(out_dir, n), partition_path(out_dir, n) + ".tmp"):
-            if os.path.exists(path):
-                os.remove(path)
+def reset_files(paths):
+    for path in paths:
+        for leftover in (path, path + ".tmp"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    partition_nums = args.partitions or list(range(PARTITIONS))
     if args.reset:
-        reset_files(args.partitions or range(PARTITIONS), args.dir)
-    if args.partitions:
-        return run_worker(args.partitions, args.iterations, args.dir)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, request_stop)
-    return run_two_rounds(args.dir)
+        paths = [partition_path(args.dir, n) for n in partition_nums]
+        if args.birthday and not args.partitions:
+            paths.append(os.path.join(args.dir, BIRTHDAY_FILE))
+        reset_files(paths)
+    install_stop_handlers()
+    subscriber = start_process(birthday_main, args.birthday, args.dir) if args.birthday else None
+    status = 1
+    try:
+        if args.partitions:
+            status = guarded(partition_nums, consume, partition_nums, args.iterations, args.dir,
+                             args.birthday)
+        else:
+            status = run_two_rounds(args.dir, args.birthday)
+    finally:
+        if subscriber:
+            status = max(status, stop_processes([subscriber]))
+    return status
 
 
 if __name__ == "__main__":

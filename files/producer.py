@@ -23,6 +23,10 @@ from report_pb2 import Report
 BROKER = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
 TOPIC = "temperatures"
 PARTITIONS = 4
+# Where consumer.py --birthday publishes that day's readings (assignment: "write to different
+# Kafka topics"); recreated with the main topic so both start from 1990 together.
+BIRTHDAY_TOPIC = "birthday-temperatures"
+BIRTHDAY_PARTITIONS = 1
 REPLICATION_FACTOR = 1
 BOOTSTRAP_TIMEOUT_MS = 10_000
 TOPIC_TIMEOUT_SEC = 60
@@ -154,6 +158,7 @@ def main(argv=None):
         admin = connect_admin()
         try:
             recreate_topic(admin, TOPIC, PARTITIONS)
+            recreate_topic(admin, BIRTHDAY_TOPIC, BIRTHDAY_PARTITIONS)
             print("Topics:", sorted(admin.list_topics()), flush=True)
         finally:
             admin.close()
