@@ -1,0 +1,147 @@
+"""The launcher starts, reuses and stops a real Kafka broker, and reports what goes wrong."""
+
+import os
+import re
+import shutil
+import socket
+import sys
+
+import pytest
+from kafka import KafkaAdminClient
+
+from conftest import ROOT, assert_one_clean_sentence, broker_port, free_port, launcher
+
+
+def test_the_session_broker_answers_kafka_clients(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        assert isinstance(admin.list_topics(), list)
+    finally:
+        admin.close()
+
+
+def test_a_second_start_reuses_the_running_broker(broker):
+    port = broker_port()
+    state = ROOT / "broker" / (".run" if port == 9092 else f".run-{port}")
+    result = launcher("--state-dir", str(state), "start", "--port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert "reusing" in result.stdout
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A second broker on free ports with its own state, always stopped afterwards."""
+    state = tmp_path / "state"
+    port = free_port()
+    yield state, port
+    launcher("--state-dir", str(state), "stop")
+
+
+def test_start_waits_until_ready_and_stop_frees_the_port(own_broker):
+    state, port = own_broker
+    started = launcher("--state-dir", str(state), "start", "--port", str(port),
+                       "--controller-port", str(free_port()))
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"ready on localhost:{port}" in started.stdout
+    assert (state / "logs" / "server.log").exists(), "the broker wrote no log file"
+
+    # Ready means ready: a client gets an answer at once, with no retry loop of its own.
+    admin = KafkaAdminClient(bootstrap_servers=f"localhost:{port}")
+    try:
+        assert isinstance(admin.list_topics(), list)
+    finally:
+        admin.close()
+    assert launcher("--state-dir", str(state), "status", "--port", str(port)).returncode == 0
+
+    stopped = launcher("--state-dir", str(state), "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port is still taken after stop"
+    again = launcher("--state-dir", str(state), "stop")
+    assert again.returncode == 0 and "no broker" in again.stdout
+
+
+def test_a_port_held_by_another_program_is_a_clear_error(own_broker):
+    state, _ = own_broker
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = launcher("--state-dir", str(state), "start", "--port", str(port), timeout=60)
+    assert result.returncode == 1
+    line = assert_one_clean_sentence(result.stderr)
+    assert f"port {port}" in line and "held by another program" in line
+
+
+def test_missing_java_is_a_clear_error(own_broker, tmp_path):
+    state, port = own_broker
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(sys.executable, bin_dir / "python3")
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "KAFKA_HOME")}
+    env["PATH"] = str(bin_dir)
+    result = launcher("--state-dir", str(state), "start", "--port", str(port), env=env)
+    assert result.returncode == 1
+    assert "Java is not installed" in assert_one_clean_sentence(result.stderr)
+
+
+def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
+    state, port = own_broker
+    env = dict(os.environ, KAFKA_HOME=str(tmp_path))
+    result = launcher("--state-dir", str(state), "start", "--port", str(port), env=env)
+    assert result.returncode == 1
+    assert "not an unpacked Kafka release" in assert_one_clean_sentence(result.stderr)
+
+
+def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
+    """The Docker path: KAFKA_HOME/libs instead of Maven. The Maven cache has the same jars."""
+    state, port = own_broker
+    cache = ROOT / "broker" / ".cache"
+    cached = sorted(cache.glob("kafka-*/"))
+    assert cached, "the session broker should have filled the Maven cache"
+    release = tmp_path / "kafka_2.13"
+    shutil.copytree(cached[0], release / "libs")
+    env = dict(os.environ, KAFKA_HOME=str(release))
+    started = launcher("--state-dir", str(state), "start", "--port", str(port),
+                       "--controller-port", str(free_port()), env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    pid = (state / "broker.pid").read_text().strip()
+    command_line = open(f"/proc/{pid}/cmdline", "rb").read().decode()
+    assert f"{release / 'libs'}/*" in command_line, "the broker did not run from KAFKA_HOME"
+
+
+def test_dockerfile_uses_the_native_version_config_and_pins():
+    """No Docker engine here: check the Dockerfile reads the very files the native path uses."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    version = (ROOT / "broker" / "kafka-version").read_text().strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert version not in dockerfile, "the Kafka version must come from broker/kafka-version"
+    assert "COPY broker/kafka-version" in dockerfile and "$(cat " in dockerfile
+    assert re.search(r"archive\.apache\.org/dist/kafka/\$\{KAFKA_VERSION\}/"
+                     r"kafka_2\.13-\$\{KAFKA_VERSION\}\.tgz", dockerfile)
+    assert "ENV KAFKA_HOME=/opt/kafka" in dockerfile
+    copied = re.findall(r"^COPY (.+) /opt/p7/broker/?\s*$", dockerfile, re.M)
+    copied_files = {name for line in copied for name in line.split()}
+    for needed in ("broker/launcher.py", "broker/server.properties", "broker/log4j2.properties"):
+        assert needed in copied_files, f"{needed} is not copied into the image"
+    assert re.search(r"pip install [^\n]*-r /opt/p7/requirements\.txt", dockerfile)
+    assert "COPY requirements.txt /opt/p7/requirements.txt" in dockerfile
+    assert "openjdk-17" in dockerfile
+    assert "P7_LISTEN_HOST=0.0.0.0" in dockerfile
+    assert re.search(r'CMD \["python3", "/opt/p7/broker/launcher.py", "start", "--foreground"\]',
+                     dockerfile)
+
+
+def test_foreground_mode_listens_where_told(own_broker, tmp_path):
+    """What the container runs: config written for 0.0.0.0, advertised as localhost."""
+    state, port = own_broker
+    env = dict(os.environ, P7_LISTEN_HOST="0.0.0.0")
+    # Start in the background with the same settings the container's --foreground uses.
+    started = launcher("--state-dir", str(state), "start", "--port", str(port),
+                       "--controller-port", str(free_port()), env=env)
+    assert started.returncode == 0, started.stderr
+    config = (state / "server.properties").read_text()
+    assert f"listeners=PLAINTEXT://0.0.0.0:{port}," in config
+    assert f"advertised.listeners=PLAINTEXT://localhost:{port}" in config
+    native = (ROOT / "broker" / ("server.properties")).read_text()
+    assert config.startswith(native), "the shared broker config must be used as it is"
