@@ -1,0 +1,190 @@
+"""Parts 1 and 2: the weather generator, the Report schema, producer.py and debug.py."""
+
+import ast
+import datetime
+import filecmp
+import itertools
+import subprocess
+import sys
+import time
+
+from kafka import KafkaAdminClient, TopicPartition
+
+import p7check
+from conftest import FILES, assert_one_clean_sentence, free_port, total_messages, wait_until
+
+sys.path.insert(0, str(FILES))
+import weather  # noqa: E402
+
+
+def take(iterator, count):
+    return list(itertools.islice(iterator, count))
+
+
+# ---------------------------------------------------------------- weather.py
+
+def test_every_day_once_in_order_from_1990_with_leap_days():
+    readings = take(weather.get_next_weather(delay_sec=0, seed=1), 12000)
+    dates = [date for date, _ in readings]
+    distinct = list(dict.fromkeys(dates))
+    assert distinct[0] == "1990-01-01"
+    day = datetime.date(1990, 1, 1)
+    for date in distinct:
+        assert date == day.isoformat()
+        day += datetime.timedelta(days=1)
+    assert "1992-02-29" in distinct and "2000-02-29" in distinct
+    for (date, _), (previous, _) in zip(readings[1:], readings):
+        assert date >= previous, "dates must never go back"
+    for _, degrees in readings:
+        assert isinstance(degrees, float) and round(degrees, 4) == degrees
+
+
+def test_about_five_percent_duplicates_that_would_corrupt_averages():
+    readings = take(weather.get_next_weather(delay_sec=0, seed=2), 40000)
+    duplicates = [(a, b) for a, b in zip(readings, readings[1:]) if a[0] == b[0]]
+    ratio = len(duplicates) / (len(readings) - len(duplicates))
+    assert 0.04 < ratio < 0.06, ratio
+    assert all(abs(first[1] - second[1]) >= 40 for first, second in duplicates)
+
+
+def test_the_seasons_look_like_dane_county():
+    readings = take(weather.get_next_weather(delay_sec=0, seed=3), 20000)
+    firsts = dict(reversed(readings))  # the first reading of each date
+    def mean_of(month):
+        values = [deg for date, deg in firsts.items() if date[5:7] == month]
+        return sum(values) / len(values)
+    assert 15 < mean_of("01") < 35
+    assert 75 < mean_of("07") < 90
+
+
+def test_a_seed_makes_the_weather_reproducible():
+    first = take(weather.get_next_weather(delay_sec=0, seed=42), 500)
+    assert first == take(weather.get_next_weather(delay_sec=0, seed=42), 500)
+    assert first != take(weather.get_next_weather(delay_sec=0, seed=43), 500)
+
+
+def test_weather_delay_sec_overrides_the_delay(monkeypatch):
+    monkeypatch.setenv("WEATHER_DELAY_SEC", "0")
+    started = time.monotonic()
+    take(weather.get_next_weather(delay_sec=5), 20)
+    assert time.monotonic() - started < 5, "the 5 s delay was not overridden"
+    monkeypatch.setenv("WEATHER_DELAY_SEC", "soon")
+    try:
+        weather.get_next_weather()
+    except ValueError as err:
+        assert "WEATHER_DELAY_SEC" in str(err)
+    else:
+        raise AssertionError("a bad WEATHER_DELAY_SEC was accepted")
+
+
+# ---------------------------------------------------------------- report.proto
+
+def test_committed_report_pb2_matches_report_proto(tmp_path):
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{FILES}",
+                    f"--python_out={tmp_path}", str(FILES / "report.proto")], check=True)
+    assert filecmp.cmp(tmp_path / "report_pb2.py", FILES / "report_pb2.py", shallow=False), \
+        "files/report_pb2.py is stale: regenerate it from report.proto"
+
+
+# ---------------------------------------------------------------- producer.py
+
+def read_topic():
+    offsets = p7check.end_offsets()
+    return {n: [p7check.decode(r) for r in p7check.read_partition(n, offsets[n])]
+            for n in offsets}
+
+
+def test_producer_stream_is_keyed_ordered_and_has_duplicates(produce):
+    produce(9000)  # more than 20 years
+    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
+    try:
+        (description,) = admin.describe_topics([p7check.TOPIC])
+    finally:
+        admin.close()
+    assert len(description["partitions"]) == 4
+    assert all(p["replica_nodes"] == [1] for p in description["partitions"])
+
+    partitions = read_topic()
+    month_home = {}
+    total = duplicates = 0
+    for number, messages in partitions.items():
+        previous = ""
+        for key, date, degrees in messages:
+            total += 1
+            assert key == p7check.MONTH_NAMES[int(date[5:7]) - 1], (key, date)
+            assert month_home.setdefault(key, number) == number, f"{key} is in two partitions"
+            assert isinstance(degrees, float)
+            if date == previous:
+                duplicates += 1
+            else:
+                assert date > previous, f"partition {number}: {date} after {previous}"
+            previous = date
+    assert len(month_home) == 12
+    assert 0.035 < duplicates / (total - duplicates) < 0.065
+    all_dates = {date for messages in partitions.values() for _, date, _ in messages}
+    assert {"1992-02-29", "1996-02-29"} <= all_dates
+
+
+def test_a_producer_restart_recreates_the_topic_from_offset_zero(produce):
+    first = produce(2000)
+    assert sum(first.values()) >= 2000
+    second = produce(200)
+    assert sum(second.values()) < sum(first.values()), "offsets did not restart"
+    first_messages = read_topic()
+    firsts = [messages[0][1] for messages in first_messages.values() if messages]
+    assert min(firsts) == "1990-01-01"
+
+
+def test_sigterm_flushes_and_exits_zero(run_program):
+    producer = run_program("producer.py", delay=0.001)
+    wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
+    wait_until(lambda: total_messages() > 100, 60, "some messages")
+    assert producer.stop() == 0, producer.stderr
+    assert "Traceback" not in producer.stderr
+    assert "producer: stopped" in producer.stdout
+
+
+def test_producer_without_a_broker_says_so(run_program):
+    producer = run_program("producer.py", env={"KAFKA_BOOTSTRAP": f"localhost:{free_port()}"})
+    assert producer.wait(timeout=60) == 1
+    assert "cannot reach the Kafka broker" in assert_one_clean_sentence(producer.stderr)
+
+
+def test_producer_with_a_bad_delay_says_so(run_program):
+    producer = run_program("producer.py", env={"WEATHER_DELAY_SEC": "fast"})
+    assert producer.wait(timeout=60) == 1
+    assert "WEATHER_DELAY_SEC" in assert_one_clean_sentence(producer.stderr)
+
+
+# ---------------------------------------------------------------- debug.py
+
+def test_debug_prints_only_new_messages_as_dicts(run_program):
+    producer = run_program("producer.py", delay=0.002)
+    wait_until(lambda: "Topics:" in producer.stdout, 60, "the producer to recreate the topic")
+    wait_until(lambda: total_messages() > 300, 60, "messages before debug starts")
+    before = p7check.end_offsets()
+    debug = run_program("debug.py")
+    wait_until(lambda: "assigned partitions [0, 1, 2, 3]" in debug.stderr, 60,
+               "debug.py to get its partitions")
+    wait_until(lambda: debug.stdout.count("\n") >= 300, 60, "300 lines from debug.py")
+    assert producer.stop() == 0
+    assert debug.stop(signum=2) == 0, debug.stderr  # Ctrl-C
+    assert "Traceback" not in debug.stderr
+
+    lines = [ast.literal_eval(line) for line in debug.stdout.splitlines()]
+    assert all(list(line) == ["partition", "key", "date", "degrees"] for line in lines)
+    ends = p7check.end_offsets()
+    for number in range(4):
+        printed = [(d["key"], d["date"], d["degrees"]) for d in lines if d["partition"] == number]
+        topic = [p7check.decode(r) for r in p7check.read_partition(number, ends[number])]
+        # What debug printed is a contiguous run of the partition that starts no earlier than
+        # where the partition ended when debug.py started: nothing older, nothing skipped.
+        starts = [i for i in range(before[number], len(topic) - len(printed) + 1)
+                  if topic[i:i + len(printed)] == printed]
+        assert starts, f"partition {number}: debug output is not the newest messages in order"
+
+
+def test_debug_without_a_broker_says_so(run_program):
+    debug = run_program("debug.py", env={"KAFKA_BOOTSTRAP": f"localhost:{free_port()}"})
+    assert debug.wait(timeout=60) == 1
+    assert "cannot reach the Kafka broker" in assert_one_clean_sentence(debug.stderr)
