@@ -13,6 +13,7 @@ duplicates and are skipped.
 """
 
 import argparse
+import ctypes
 import datetime
 import json
 import math
@@ -285,8 +286,9 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
 
         # PART 1: initialization. key = partition number, value = that file's dict.
         partitions = {n: load_partition(n, out_dir) for n in partition_nums_to_consume}
-        newest_dates = {n: last_date(data) for n, data in partitions.items()}
         seek_to_checkpoints(consumer, partitions, out_dir, partition_nums_to_consume)
+        # After the seek: a file set aside there must not leave its dates behind.
+        newest_dates = {n: last_date(data) for n, data in partitions.items()}
         log(partition_nums_to_consume, "resuming at offsets "
             + ", ".join(f"{n}:{partitions[n]['offset']}" for n in partition_nums_to_consume))
 
@@ -458,13 +460,25 @@ def guarded(who, job, *args):
     return 0
 
 
+def die_with_parent():
+    """A worker must not outlive a consumer.py that was killed: a restarted one would then
+    write the same partition files twice over. Linux tells us at once (PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker stops when its round ends or at Ctrl-C
+
+
 def worker_main(partition_nums, max_iterations, out_dir, birthday):
     install_stop_handlers()
+    die_with_parent()
     sys.exit(guarded(partition_nums, consume, partition_nums, max_iterations, out_dir, birthday))
 
 
 def birthday_main(birthday, out_dir):
     install_stop_handlers()
+    die_with_parent()
     sys.exit(guarded(["birthday"], follow_birthdays, birthday, out_dir))
 
 

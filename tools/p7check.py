@@ -40,10 +40,10 @@ def new_consumer():
                          enable_auto_commit=False, client_id="p7-check")
 
 
-def end_offsets(partitions=range(PARTITIONS)):
+def end_offsets(partitions=range(PARTITIONS), topic=TOPIC):
     consumer = new_consumer()
     try:
-        tps = [TopicPartition(TOPIC, n) for n in partitions]
+        tps = [TopicPartition(topic, n) for n in partitions]
         return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
@@ -102,9 +102,9 @@ def _varint(data, i):
         shift += 7
 
 
-def expected_stats(records):
-    """What partition-N.json must say after exactly these records, duplicates dropped."""
-    stats = {}
+def counted_readings(records):
+    """(month, date, degrees) of the records of one partition that count: well-formed, and
+    dated after every reading counted before them (so a producer's duplicate is dropped)."""
     newest = ""
     for record in records:
         try:
@@ -118,6 +118,13 @@ def expected_stats(records):
         if date <= newest:
             continue
         newest = date
+        yield month, date, degrees
+
+
+def expected_stats(records):
+    """What partition-N.json must say after exactly these records, duplicates dropped."""
+    stats = {}
+    for month, date, degrees in counted_readings(records):
         year = stats.setdefault(month, {}).setdefault(
             date[:4], {"count": 0, "sum": 0.0, "start": date, "end": date})
         year["count"] += 1
@@ -164,3 +171,27 @@ def check_partition_file(path, partition):
         return offset, problems + [f"offset {offset!r} is not an integer"]
     records = read_partition(partition, offset)
     return offset, problems + stats_mismatches(data, expected_stats(records))
+
+
+def expected_birthdays(birthday, partition_offsets):
+    """What birthday.json must say when the partitions were counted up to these offsets."""
+    expected = {"birthday": birthday}
+    for partition, offset in partition_offsets.items():
+        for _, date, degrees in counted_readings(read_partition(partition, offset)):
+            if date[5:] == birthday[5:]:
+                expected[date[:4]] = degrees
+    return expected
+
+
+def processes_mentioning(text):
+    """Pids of the processes whose command line contains `text`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if text in f.read().decode(errors="replace"):
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
