@@ -271,7 +271,8 @@ def reuse_running_broker(state, port):
         deadline = time.monotonic() + START_TIMEOUT_SEC
         while time.monotonic() < deadline and state.pid():
             if broker_is_ready(port):
-                return f"launcher: reusing the broker already running on localhost:{port} (pid {pid})"
+                return (f"launcher: reusing the broker already running on localhost:{port} "
+                        f"(pid {pid})")
             time.sleep(0.2)
     if metadata_answer("127.0.0.1", port):
         return f"launcher: reusing the Kafka broker already answering on localhost:{port}"
@@ -377,7 +378,8 @@ def parse_args(argv):
     start_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     start_parser.add_argument("--controller-port", type=int, default=None,
                               help="KRaft controller port (default: port + 1)")
-    start_parser.add_argument("--listen-host", default=os.environ.get("P7_LISTEN_HOST", "127.0.0.1"),
+    start_parser.add_argument("--listen-host",
+                              default=os.environ.get("P7_LISTEN_HOST", "127.0.0.1"),
                               help="interface to listen on (0.0.0.0 in Docker)")
     start_parser.add_argument("--timeout", type=float, default=START_TIMEOUT_SEC,
                               help="seconds to wait for the broker to answer")

@@ -52,12 +52,16 @@ STOP_TIMEOUT_SEC = 60
 stop_requested = False
 
 
-class CheckpointError(Exception):
+class ConsumerError(Exception):
+    """Something the user has to fix; reported as one sentence, exit 1."""
+
+
+class CheckpointError(ConsumerError):
     """A partition file we must not touch; the user has to look at it."""
 
 
-class BrokerUnavailable(Exception):
-    """No Kafka broker answers at BROKER."""
+class BrokerUnavailable(ConsumerError):
+    """No Kafka broker answers at BROKER, or it did not take what we produced."""
 
 
 class MalformedMessage(Exception):
@@ -230,7 +234,7 @@ def make_consumer():
         )
     except KafkaTimeoutError:
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {BROKER}: is it running? "
-                         "(`make broker`, or the p7 container)") from None
+                                "(`make broker`, or the p7 container)") from None
 
 
 def wait_for_topic(consumer, partition_nums, topic=TOPIC):
@@ -280,7 +284,7 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
             publisher = BirthdayPublisher(birthday)
         missing = [n for n in partition_nums_to_consume if n >= partition_count]
         if missing:
-            raise CheckpointError(f"{TOPIC} has partitions 0-{partition_count - 1}; "
+            raise ConsumerError(f"{TOPIC} has partitions 0-{partition_count - 1}; "
                                   f"there is no partition {missing[0]}")
         consumer.assign([TopicPartition(TOPIC, n) for n in partition_nums_to_consume])
 
@@ -323,6 +327,7 @@ class BirthdayPublisher:
 
     def __init__(self, birthday):
         self.month_day = birthday[5:]
+        self.pending = []
         self.producer = KafkaProducer(
             bootstrap_servers=[BROKER],
             client_id="p7-birthday-publisher",
@@ -338,10 +343,18 @@ class BirthdayPublisher:
     def counted(self, date, degrees):
         # A 29 February birthday only matches in leap years, as it should.
         if date[5:] == self.month_day:
-            self.producer.send(BIRTHDAY_TOPIC, value=f"{date[:4]},{degrees!r}".encode("utf-8"))
+            self.pending.append(self.producer.send(
+                BIRTHDAY_TOPIC, value=f"{date[:4]},{degrees!r}".encode("utf-8")))
 
     def flush(self):
+        """Wait until every reading is acknowledged; raise if Kafka gave up on one, so that the
+        checkpoint does not move past it (the restarted worker publishes it again)."""
         self.producer.flush()
+        failed = [future for future in self.pending if future.failed()]
+        self.pending.clear()
+        if failed:
+            raise BrokerUnavailable("Kafka did not take a birthday reading "
+                                    f"({failed[0].exception})")
 
     def close(self):
         self.producer.close()
@@ -454,7 +467,7 @@ def guarded(who, job, *args):
     """Run one job of this program; its exit code says whether it stopped cleanly."""
     try:
         job(*args)
-    except (CheckpointError, BrokerUnavailable, KafkaError, OSError) as err:
+    except (ConsumerError, KafkaError, OSError) as err:
         log(who, f"error: {err}")
         return 1
     return 0

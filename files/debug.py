@@ -74,7 +74,8 @@ def print_messages(consumer):
 
 
 def main(argv=None):
-    argparse.ArgumentParser(description="Print new temperatures messages as dicts.").parse_args(argv)
+    parser = argparse.ArgumentParser(description="Print new temperatures messages as dicts.")
+    parser.parse_args(argv)
     # SIGTERM (docker stop, kill) takes the same clean path as Ctrl-C, and Ctrl-C works even
     # when a shell started us in the background with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):

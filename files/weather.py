@@ -49,7 +49,8 @@ def effective_delay(delay_sec):
     try:
         delay = float(override)
     except ValueError:
-        raise ValueError(f"WEATHER_DELAY_SEC must be a number of seconds, not {override!r}") from None
+        raise ValueError("WEATHER_DELAY_SEC must be a number of seconds, "
+                         f"not {override!r}") from None
     if delay < 0 or math.isnan(delay):
         raise ValueError(f"WEATHER_DELAY_SEC must be zero or more, not {override!r}")
     return delay
