@@ -37,7 +37,6 @@ PARTITIONS = 4
 PNG_NAME = "yearly_trends.png"
 TOPIC_TIMEOUT_SEC = 120
 STOP_TIMEOUT_SEC = 30
-HELP_TIMEOUT_SEC = 30
 KAFKA_TIMEOUT_MS = 2000
 TICK_SEC = 0.2
 TTY_STATUS_SEC = 1.0
@@ -133,17 +132,6 @@ def check_alive(children):
     for child in children:
         if not child.running():
             raise ChildDied(child.died())
-
-
-def consumer_has_birthday():
-    """Whether this consumer.py understands --birthday (the option is newer than the rest)."""
-    try:
-        result = subprocess.run([sys.executable, str(FILES / "consumer.py"), "--help"],
-                                capture_output=True, text=True, timeout=HELP_TIMEOUT_SEC,
-                                cwd=ROOT)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--birthday" in result.stdout
 
 
 def wait_for_topic(producer, children):
@@ -297,10 +285,7 @@ def run(args):
     consumer_env = dict(env)
     consumer_env.pop("P7_BIRTHDAY", None)  # off means off, whatever the shell has set
     if args.birthday:
-        if consumer_has_birthday():
-            consumer_args += ["--birthday", args.birthday]
-        else:
-            say(f"consumer.py has no --birthday option yet: running it without {args.birthday}")
+        consumer_args += ["--birthday", args.birthday]
 
     say(f"broker {BROKER}, one simulated day every {args.delay:g} s, files in "
         f"{shown(folder)}")
@@ -350,8 +335,7 @@ def parse_args(argv):
                         help="seconds per simulated day (WEATHER_DELAY_SEC; default 0.5)")
     # nargs="?": `make run BIRTHDAY=` ends the command line with a bare --birthday, meaning off.
     parser.add_argument("--birthday", nargs="?", const="", default="", metavar="DATE",
-                        help="passed on to consumer.py --birthday if it has that option; "
-                             "empty: off")
+                        help="passed on to consumer.py --birthday; empty: off")
     parser.add_argument("--dir", default=str(FILES),
                         help="folder of the partition files and of the plot (default: files/)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
