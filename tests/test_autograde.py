@@ -1,0 +1,100 @@
+"""autograde.py against the real broker: it passes the reference programs, and it fails a consumer
+that was broken on purpose (a grader that cannot fail proves nothing)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, FILES
+
+AUTOGRADE = ROOT / "autograde.py"
+GRADE_TIMEOUT = 300  # one run takes well under a minute here; autograde has its own deadlines
+
+
+def grade(broker, tmp_path, *args):
+    """Run autograde.py; returns (exit code, {check number: result}, output)."""
+    report = tmp_path / "results.json"
+    env = dict(os.environ, KAFKA_BOOTSTRAP=broker)
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--json", str(report), *args],
+                          capture_output=True, text=True, env=env, timeout=GRADE_TIMEOUT)
+    output = done.stdout + done.stderr
+    assert report.exists(), output
+    results = json.loads(report.read_text())
+    for result in results:
+        assert {"check", "points", "max_points", "passed", "reason"} <= set(result), result
+    return done.returncode, {r["number"]: r for r in results}, output
+
+
+def test_reference_programs_pass(broker, tmp_path):
+    code, results, output = grade(broker, tmp_path)
+    assert sorted(results) == list(range(1, 12)), output
+    for number in range(1, 12):
+        assert results[number]["passed"] is True, f"check {number} failed:\n{output}"
+        assert results[number]["points"] == results[number]["max_points"] > 0
+    assert code == 0, output
+    assert "score: 100/100" in output
+
+
+def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
+    submission = tmp_path / "submission" / "files"
+    shutil.copytree(FILES, submission,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "partition-*.json*",
+                                                  "birthday.json*", "yearly_trends.png*"))
+    consumer = submission / "consumer.py"
+    source = consumer.read_text()
+    duplicate_filter = "if date <= newest_date:"
+    assert source.count(duplicate_filter) == 1, "the duplicate filter of consumer.py moved: " \
+                                                "update this test's substitution"
+    consumer.write_text(source.replace(duplicate_filter, "if False:  # broken by the test"))
+
+    code, results, output = grade(broker, tmp_path, "--files", str(submission))
+
+    assert code == 1, output
+    exact = results[7]
+    assert exact["passed"] is False and exact["points"] == 0, output
+    assert "count" in exact["reason"] or "sum" in exact["reason"], output
+    # The failure is the consumer's, not the grader's: what the break cannot touch still passes.
+    for number in (2, 3, 5, 6):
+        assert results[number]["passed"] is True, f"check {number} failed:\n{output}"
+
+
+def docker_engine_answers():
+    return shutil.which("docker") and subprocess.run(
+        ["docker", "info"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_a_plain_python3_hands_over_to_the_project_venv():
+    if docker_engine_answers():
+        pytest.skip("a Docker engine answers here")
+    # -S leaves site-packages out: a python3 without the project's packages, as on a fresh
+    # machine after `make venv`. Only the .venv's python gets as far as looking for Docker.
+    done = subprocess.run([sys.executable, "-S", str(AUTOGRADE), "--docker"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "make venv" not in done.stderr and "no Docker engine" in done.stderr, done.stderr
+
+
+def test_without_kafka_python_says_how_to_get_it(tmp_path):
+    # A copy without a .venv beside it, run by a python3 that lacks the packages (-S).
+    shutil.copy(AUTOGRADE, tmp_path / "autograde.py")
+    shutil.copytree(ROOT / "tools", tmp_path / "tools",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run([sys.executable, "-S", str(tmp_path / "autograde.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "make venv" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_docker_mode_without_an_engine_says_so():
+    if docker_engine_answers():
+        pytest.skip("a Docker engine answers here")
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--docker"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "Docker" in done.stderr and len(done.stderr.strip().splitlines()) == 1
