@@ -31,7 +31,6 @@ VERSION_FILE = BROKER_DIR / "kafka-version"
 BASE_CONFIG = BROKER_DIR / "server.properties"
 LOG_CONFIG = BROKER_DIR / "log4j2.properties"
 POM = BROKER_DIR / "pom.xml"
-DEFAULT_STATE_DIR = BROKER_DIR / ".run"
 CACHE_DIR = BROKER_DIR / ".cache"
 
 DEFAULT_PORT = 9092
@@ -154,6 +153,22 @@ def fetch_from_maven(version, libs):
 
 # ---------------------------------------------------------------- configuration and storage
 
+def default_port():
+    """The port of KAFKA_BOOTSTRAP (what the programs will connect to), else 9092."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "")
+    host, _, port = bootstrap.rpartition(":")
+    if host in ("localhost", "127.0.0.1") and port.isdigit():
+        return int(port)
+    return DEFAULT_PORT
+
+
+def default_state_dir(port):
+    """broker/.run for the usual port; another port's broker keeps apart in broker/.run-PORT."""
+    if os.environ.get("P7_BROKER_STATE"):
+        return Path(os.environ["P7_BROKER_STATE"])
+    return BROKER_DIR / (".run" if port == DEFAULT_PORT else f".run-{port}")
+
+
 class State:
     """The folder that holds one broker's data, logs, generated config and pid file."""
 
@@ -184,7 +199,7 @@ class State:
         try:
             return int(self.port_file.read_text().strip())
         except (FileNotFoundError, ValueError):
-            return DEFAULT_PORT
+            return default_port()
 
 
 def write_config(state, port, controller_port, listen_host):
@@ -371,11 +386,14 @@ def status(args):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Start or stop the project's Kafka broker.")
-    parser.add_argument("--state-dir", default=os.environ.get("P7_BROKER_STATE", DEFAULT_STATE_DIR),
-                        help="folder for the broker's data, logs and pid file")
+    parser.add_argument("--state-dir", default=None,
+                        help="folder for the broker's data, logs and pid file (default: "
+                             "$P7_BROKER_STATE, else broker/.run, or broker/.run-PORT for a "
+                             "port other than 9092)")
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="start the broker, or reuse a running one")
-    start_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    start_parser.add_argument("--port", type=int, default=default_port(),
+                              help="default: the port of $KAFKA_BOOTSTRAP, else 9092")
     start_parser.add_argument("--controller-port", type=int, default=None,
                               help="KRaft controller port (default: port + 1)")
     start_parser.add_argument("--listen-host",
@@ -385,10 +403,14 @@ def parse_args(argv):
                               help="seconds to wait for the broker to answer")
     start_parser.add_argument("--foreground", action="store_true",
                               help="run the broker in this process (the container's entry point)")
-    commands.add_parser("stop", help="stop the broker this launcher started")
+    stop_parser = commands.add_parser("stop", help="stop the broker this launcher started")
+    stop_parser.add_argument("--port", type=int, default=default_port())
     status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
-    status_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    return parser.parse_args(argv)
+    status_parser.add_argument("--port", type=int, default=default_port())
+    args = parser.parse_args(argv)
+    if args.state_dir is None:
+        args.state_dir = default_state_dir(args.port)
+    return args
 
 
 def main(argv=None):

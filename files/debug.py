@@ -32,6 +32,8 @@ class AnnounceAssignment(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):
         numbers = sorted(tp.partition for tp in assigned)
+        if not numbers:
+            return  # the topic is being recreated: the real assignment follows
         print(f"debug: assigned partitions {numbers} of {TOPIC}", file=sys.stderr, flush=True)
 
 

@@ -1,8 +1,8 @@
 """Shared fixtures: a real Kafka broker started through the project's launcher, and helpers to
 run the programs in files/ as real processes against it.
 
-The broker listens on localhost:9092 unless KAFKA_BOOTSTRAP names another port; a broker on
-another port keeps its data in broker/.run-PORT so that it never touches the default one.
+The broker listens on localhost:9092 unless KAFKA_BOOTSTRAP names another port; the launcher
+then keeps that broker's data in broker/.run-PORT, apart from the default one.
 """
 
 import os
@@ -29,12 +29,6 @@ def broker_port():
     return int(p7check.bootstrap().rsplit(":", 1)[1])
 
 
-def launcher_state_dir(port):
-    if port == 9092:
-        return ROOT / "broker" / ".run"
-    return ROOT / "broker" / f".run-{port}"
-
-
 def launcher(*args, env=None, timeout=300):
     return subprocess.run([sys.executable, str(LAUNCHER), *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
@@ -48,15 +42,14 @@ def free_port():
 
 @pytest.fixture(scope="session")
 def broker():
-    """A real broker through broker/launcher.py; stopped at the end only if we started it."""
-    port = broker_port()
-    state = launcher_state_dir(port)
-    already_up = launcher("--state-dir", str(state), "status", "--port", str(port)).returncode == 0
-    started = launcher("--state-dir", str(state), "start", "--port", str(port))
+    """A real broker through broker/launcher.py (which takes its port from KAFKA_BOOTSTRAP);
+    stopped at the end only if we started it."""
+    already_up = launcher("status").returncode == 0
+    started = launcher("start")
     assert started.returncode == 0, started.stdout + started.stderr
-    yield f"localhost:{port}"
+    yield f"localhost:{broker_port()}"
     if not already_up:
-        launcher("--state-dir", str(state), "stop")
+        launcher("stop")
 
 
 class Program:

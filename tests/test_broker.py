@@ -21,11 +21,9 @@ def test_the_session_broker_answers_kafka_clients(broker):
 
 
 def test_a_second_start_reuses_the_running_broker(broker):
-    port = broker_port()
-    state = ROOT / "broker" / (".run" if port == 9092 else f".run-{port}")
-    result = launcher("--state-dir", str(state), "start", "--port", str(port))
+    result = launcher("start")
     assert result.returncode == 0, result.stderr
-    assert "reusing" in result.stdout
+    assert "reusing" in result.stdout and f"localhost:{broker_port()}" in result.stdout
 
 
 @pytest.fixture
