@@ -2,12 +2,10 @@
 
 import json
 import random
-import signal
-import time
 
 import p7check
 from conftest import wait_until
-from test_consumer import caught_up, consume_until_caught_up, offsets_in
+from test_consumer import caught_up, consume_until_caught_up, kill_9_mid_run, offsets_in
 
 
 def load(path):
@@ -58,14 +56,7 @@ def test_kill_9_between_publish_and_checkpoint_is_harmless(run_program, tmp_path
     wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
     rng = random.Random(99)
     for _ in range(5):
-        consumer = run_program("consumer.py", "0", "1", "2", "3", "--dir", tmp_path,
-                               "--birthday", birthday)
-        progress = sum(offsets_in(tmp_path, range(4)).values())
-        wait_until(lambda: sum(offsets_in(tmp_path, range(4)).values()) > progress, 60,
-                   "progress")
-        time.sleep(rng.uniform(0.0, 0.4))
-        consumer.process.send_signal(signal.SIGKILL)
-        consumer.wait()
+        kill_9_mid_run(run_program, tmp_path, rng, "--birthday", birthday)
         # Its birthday subscriber follows it (parent-death signal) before the next start.
         wait_until(lambda: not p7check.processes_mentioning(str(tmp_path)), 30,
                    "the birthday subscriber to follow its parent")

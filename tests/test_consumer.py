@@ -48,6 +48,18 @@ def consume_until_caught_up(run_program, folder, partitions, *extra):
     return consumer
 
 
+def kill_9_mid_run(run_program, folder, rng, *extra):
+    """Start consumer.py on every partition, let it make progress, then kill -9 it at an
+    arbitrary instant: mid-batch, mid-write, between files."""
+    consumer = run_program("consumer.py", "0", "1", "2", "3", "--dir", folder, *extra)
+    progress = sum(offsets_in(folder, range(4)).values())
+    wait_until(lambda: sum(offsets_in(folder, range(4)).values()) > progress, 60,
+               "the consumer to make progress")
+    time.sleep(rng.uniform(0.0, 0.4))
+    consumer.process.send_signal(signal.SIGKILL)
+    consumer.wait()
+
+
 def fresh_topic(partitions=4):
     """An empty `temperatures` topic, made the way producer.py makes it."""
     admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
@@ -164,14 +176,7 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(run_program, tmp_pat
     rng = random.Random(1234)
     try:
         for kill in range(6):
-            consumer = run_program("consumer.py", "0", "1", "2", "3", "--dir", tmp_path)
-            progress = sum(offsets_in(tmp_path, range(4)).values())
-            wait_until(lambda: sum(offsets_in(tmp_path, range(4)).values()) > progress, 60,
-                       "the consumer to make progress")
-            # Then die at an arbitrary instant: mid-batch, mid-write, between files.
-            time.sleep(rng.uniform(0.0, 0.4))
-            consumer.process.send_signal(signal.SIGKILL)
-            consumer.wait()
+            kill_9_mid_run(run_program, tmp_path, rng)
             if kill == 2:
                 # What a crash between writing the temporary file and renaming it leaves.
                 (tmp_path / "partition-1.json.tmp").write_text('{"partition": 1, "offs')

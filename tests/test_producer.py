@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient
 
 import p7check
 from conftest import FILES, assert_one_clean_sentence, free_port, total_messages, wait_until
