@@ -37,7 +37,7 @@ BOOTSTRAP_TIMEOUT_MS = 10_000
 POLL_TIMEOUT_MS = 1000
 # Up to this many messages per poll (kafka-python's default is 500). Each poll rewrites and
 # fsyncs the files it touched, so while catching up on a backlog bigger batches mean far fewer
-# writes (bench/bench.py: CPU per message down ~15-20% on a century); a live stream still gets
+# writes (BENCHMARKS.md: 20-30% less CPU catching up on a century); a live stream still gets
 # each message written as soon as it arrives.
 MAX_POLL_RECORDS = 5000
 ROUND_ONE_ITERATIONS = 30

@@ -1,0 +1,89 @@
+"""One producer measurement in a fresh process, so that no benchmark state weighs on it.
+
+    python bench/producer_runner.py producer.py 40000
+    python bench/producer_runner.py producer.py-list 40000
+    python bench/producer_runner.py bare 40000 --in-flight 5
+
+`producer.py`: files/producer.py's own make_producer(), then produce() fed by the live weather
+generator (seeded), then flush(). `producer.py-list`: the same, but produce() is fed the readings
+generated beforehand (what the generator costs). `bare`: a KafkaProducer with producer.py's settings
+(acks=all, retries=10, idempotence) and the given max_in_flight_requests_per_connection, sending
+the same messages built beforehand. The client is created (bootstrap) before the clock starts.
+Prints one JSON line: {"seconds": wall, "cpu_seconds": user + system, "messages": N,
+"records_per_request": ..., "request_latency_ms": ...} (the last two from kafka-python's
+metrics); the CPU time is the whole process's, kafka-python's sender thread included.
+"""
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "files"))
+# Our generator never sleeps, whatever the caller's environment says.
+os.environ["WEATHER_DELAY_SEC"] = "0"
+
+from kafka import KafkaProducer  # noqa: E402
+
+import producer as p7producer  # noqa: E402  (files/producer.py)
+import weather  # noqa: E402
+from report_pb2 import Report  # noqa: E402
+
+SEED = 7
+
+
+def cpu_now():
+    times = os.times()
+    return times.user + times.system
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=("producer.py", "producer.py-list", "bare"))
+    parser.add_argument("messages", type=int)
+    parser.add_argument("--in-flight", type=int, default=1)
+    args = parser.parse_args()
+    count = args.messages
+
+    if args.mode.startswith("producer.py"):
+        producer = p7producer.make_producer()
+        readings = itertools.islice(weather.get_next_weather(0, seed=SEED), count)
+        if args.mode == "producer.py-list":
+            readings = list(readings)
+
+        def send_all():
+            with contextlib.redirect_stdout(io.StringIO()):
+                p7producer.produce(producer, readings)
+    else:
+        producer = KafkaProducer(bootstrap_servers=[p7producer.BROKER],
+                                 client_id="p7-bench-bare", acks="all", retries=10,
+                                 enable_idempotence=True,
+                                 max_in_flight_requests_per_connection=args.in_flight)
+        encoded = [(p7producer.month_of(date).encode("utf-8"),
+                    Report(date=date, degrees=degrees).SerializeToString())
+                   for date, degrees in itertools.islice(weather.get_next_weather(0, seed=SEED),
+                                                         count)]
+
+        def send_all():
+            for key, value in encoded:
+                producer.send(p7producer.TOPIC, key=key, value=value)
+
+    producer.partitions_for(p7producer.TOPIC)  # the metadata, before the clock starts
+    wall, cpu = time.monotonic(), cpu_now()
+    send_all()
+    producer.flush()
+    wall, cpu = time.monotonic() - wall, cpu_now() - cpu
+    metrics = producer.metrics().get("producer-metrics", {})
+    producer.close()
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "messages": count,
+                      "records_per_request": metrics.get("records-per-request-avg"),
+                      "request_latency_ms": metrics.get("request-latency-avg")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
