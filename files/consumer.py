@@ -453,7 +453,9 @@ def follow_birthdays(birthday, out_dir):
                         continue
                     data[year] = degrees
             if batch:
-                save_dict_to_json(dict(sorted(data.items(), key=lambda kv: kv[0] != "birthday")),
+                # "birthday" first, then the years in order.
+                save_dict_to_json(dict(sorted(data.items(),
+                                              key=lambda kv: (kv[0] != "birthday", kv[0]))),
                                   path)
                 consumer.commit()
             elif drain_deadline and (caught_up(consumer) or time.monotonic() > drain_deadline):
