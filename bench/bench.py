@@ -308,6 +308,15 @@ def verify_files(folder, ends):
 
 # ---------------------------------------------------------------- numbers
 
+def require_exact(code, consumer, folder, ends, label):
+    """A figure counts only if consumer.py stopped cleanly with files equal to the topic."""
+    if code != 0:
+        raise BenchError(f"{label}: consumer.py exited with {code}: {consumer.errors()}")
+    problems = verify_files(folder, ends)
+    if problems:
+        raise BenchError(f"{label}: the partition files disagree with the topic: {problems}")
+
+
 def percentile(values, fraction):
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -626,11 +635,7 @@ def bench_freshness(workdir, count):
     finally:
         producer.close()
         consumer.kill()
-    if code != 0:
-        raise BenchError(f"freshness: consumer.py exited with {code}: {consumer.errors()}")
-    problems = verify_files(folder, ends)
-    if problems:
-        raise BenchError(f"freshness: the partition files disagree with the topic: {problems}")
+    require_exact(code, consumer, folder, ends, "freshness")
     delays, ack_delays = [], []
     for sent_at, future, acked, _date in sent:
         md = future.get()
@@ -683,11 +688,7 @@ def bench_end_to_end(workdir, offsets, years):
     finally:
         producer.kill()
         consumer.kill()
-    if code != 0:
-        raise BenchError(f"end to end: consumer.py exited with {code}: {consumer.errors()}")
-    problems = verify_files(folder, ends)
-    if problems:
-        raise BenchError(f"end to end: the partition files disagree with the topic: {problems}")
+    require_exact(code, consumer, folder, ends, "end to end")
     shutil.rmtree(folder)
     total = sum(ends.values())
     return {"years": years, "total": total, "seconds": done - start,
