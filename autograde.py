@@ -41,7 +41,7 @@ sys.path.insert(0, str(TOOLS))
 try:
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import KafkaError
 
     import p7check
 except ImportError as import_error:
@@ -335,7 +335,7 @@ class Grader:
         self.producer_error = None  # why the session's producer could not be (re)started
         self.consumers = []
         self.reader = None
-        self.stop_broker = None     # the launcher state folder, when we started the broker
+        self.stop_broker = False    # whether we started the broker (and so stop it)
         self.setup_error = None
         if docker:
             os.environ["KAFKA_BOOTSTRAP"] = DOCKER_BOOTSTRAP  # p7check reads it too
@@ -359,22 +359,21 @@ class Grader:
 
     def start_native_broker(self):
         bootstrap = p7check.bootstrap()
-        host, _, port = bootstrap.rpartition(":")
+        host = bootstrap.rpartition(":")[0]
         if host not in ("localhost", "127.0.0.1"):
             return  # somebody else's broker: use it as it is
-        state = ROOT / "broker" / (".run" if port == "9092" else f".run-{port}")
-        status = subprocess.run([sys.executable, str(LAUNCHER), "--state-dir", str(state),
-                                 "status", "--port", port], capture_output=True, text=True)
+        # The launcher takes the port, and the state folder that goes with it, from
+        # KAFKA_BOOTSTRAP, as the programs do.
+        status = subprocess.run([sys.executable, str(LAUNCHER), "status"], capture_output=True,
+                                text=True)
         print(f"broker: {'reusing' if status.returncode == 0 else 'starting'} the broker on "
               f"{bootstrap}", flush=True)
-        started = subprocess.run([sys.executable, str(LAUNCHER), "--state-dir", str(state),
-                                  "start", "--port", port], capture_output=True, text=True,
-                                 timeout=BROKER_START_TIMEOUT)
+        started = subprocess.run([sys.executable, str(LAUNCHER), "start"], capture_output=True,
+                                 text=True, timeout=BROKER_START_TIMEOUT)
         if started.returncode != 0:
             raise RuntimeError("broker/launcher.py could not start the broker: "
                                + (started.stderr or started.stdout).strip())
-        if status.returncode != 0:
-            self.stop_broker = state
+        self.stop_broker = status.returncode != 0
 
     def start_container(self):
         print(f"docker: building image {DOCKER_IMAGE} and starting {DOCKER_CONTAINER}",
@@ -419,9 +418,8 @@ class Grader:
                 subprocess.run(["docker", "exec", DOCKER_CONTAINER, "sh", "-c",
                                 "rm -rf /files/* /files/.[!.]*"], capture_output=True)
             subprocess.run(["docker", "rm", "-f", DOCKER_CONTAINER], capture_output=True)
-        if self.stop_broker is not None:
-            subprocess.run([sys.executable, str(LAUNCHER), "--state-dir", str(self.stop_broker),
-                            "stop"], capture_output=True)
+        if self.stop_broker:
+            subprocess.run([sys.executable, str(LAUNCHER), "stop"], capture_output=True)
         if self.keep:
             print(f"kept the grading folder {self.work}")
         else:
@@ -520,22 +518,7 @@ class Grader:
         return len(partitions), [len(p.get("replica_nodes") or []) for p in partitions]
 
     def recreate_empty_topic(self):
-        if TOPIC in self.admin.list_topics():
-            self.admin.delete_topics([TOPIC])
-            p7check.wait_until(lambda: TOPIC not in self.admin.list_topics(), TOPIC_TIMEOUT,
-                               f"{TOPIC} to be deleted")
-
-        def create():
-            try:
-                self.admin.create_topics({TOPIC: {"num_partitions": PARTITIONS,
-                                                  "replication_factor": 1}})
-                return True
-            except TopicAlreadyExistsError:
-                return False
-
-        p7check.wait_until(create, TOPIC_TIMEOUT, f"{TOPIC} to be created")
-        p7check.wait_until(lambda: self.end_offsets() == {n: 0 for n in range(PARTITIONS)},
-                           TOPIC_TIMEOUT, f"the new {TOPIC} topic to have partition leaders")
+        p7check.recreate_empty_topic(self.admin, TOPIC_TIMEOUT)
 
     def read_topic(self, offsets=None):
         """{partition: [(offset, key, date, degrees)]} of the whole topic up to `offsets`."""

@@ -9,9 +9,9 @@ These are measurements, not tests: nothing asserts a time. Correctness is checke
 consumer run must end with partition files that tools/p7check.py's oracle agrees with.
 
 The broker at KAFKA_BOOTSTRAP (default localhost:9092) is started through broker/launcher.py
-when nothing answers there (state in $P7_BROKER_STATE if set, else broker/.run, or
-broker/.run-PORT for another port) and stopped at the end only if this run started it. The `temperatures` topic is recreated: do not
-run this against a broker whose data you want to keep.
+when nothing answers there (the launcher picks the state folder from the port) and stopped at the
+end only if this run started it. The `temperatures` topic is recreated: do not run this against
+a broker whose data you want to keep.
 
 1. consumer catch-up: consumer.py on a backlog of a century, one process for the four partitions
    and two workers [0, 1] + [2, 3], against a bare kafka-python fetch-and-parse loop;
@@ -52,7 +52,7 @@ os.environ.setdefault("KAFKA_BOOTSTRAP", "localhost:9092")
 BOOTSTRAP = os.environ["KAFKA_BOOTSTRAP"]
 # Our own use of the weather generator never sleeps; the freshness loop paces itself.
 os.environ["WEATHER_DELAY_SEC"] = "0"
-sys.path[:0] = [str(FILES), str(TOOLS)]
+sys.path[:0] = [str(FILES), str(TOOLS), str(LAUNCHER.parent)]
 
 import google.protobuf  # noqa: E402
 import kafka  # noqa: E402
@@ -60,6 +60,7 @@ from google.protobuf.internal import api_implementation  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 
 import consumer as p7consumer  # noqa: E402  (files/consumer.py)
+import launcher as kafka_launcher  # noqa: E402  (broker/launcher.py)
 import p7check  # noqa: E402
 import producer as p7producer  # noqa: E402  (files/producer.py)
 import weather  # noqa: E402
@@ -98,27 +99,16 @@ def say(text):
 
 # ---------------------------------------------------------------- broker and topic
 
-def broker_port():
-    return int(BOOTSTRAP.rsplit(":", 1)[1])
-
-
-def launcher_state_dir(port):
-    if os.environ.get("P7_BROKER_STATE"):
-        return Path(os.environ["P7_BROKER_STATE"])
-    return ROOT / "broker" / (".run" if port == 9092 else f".run-{port}")
-
-
 def launcher(*args):
-    return subprocess.run([sys.executable, str(LAUNCHER), "--state-dir",
-                           str(launcher_state_dir(broker_port())), *args],
+    """broker/launcher.py, which takes its port and state folder from KAFKA_BOOTSTRAP."""
+    return subprocess.run([sys.executable, str(LAUNCHER), *args],
                           capture_output=True, text=True, timeout=600)
 
 
 def ensure_broker():
     """Start (or reuse) the broker on BOOTSTRAP's port; True when this run started it."""
-    port = str(broker_port())
-    already_up = launcher("status", "--port", port).returncode == 0
-    started = launcher("start", "--port", port)
+    already_up = launcher("status").returncode == 0
+    started = launcher("start")
     if started.returncode != 0:
         raise BenchError(f"could not start the broker: {started.stdout}{started.stderr}")
     say(started.stdout.strip())
@@ -722,11 +712,8 @@ def machine():
 
 def other_brokers():
     """Kafka brokers on this machine that are not the one under test (sharing the CPUs)."""
-    ours = None
-    try:
-        ours = int((launcher_state_dir(broker_port()) / "broker.pid").read_text())
-    except (FileNotFoundError, ValueError):
-        pass
+    port = kafka_launcher.default_port()
+    ours = kafka_launcher.State(kafka_launcher.default_state_dir(port)).pid()
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

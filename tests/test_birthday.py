@@ -1,16 +1,10 @@
 """The consumer as a producer: birthday-temperatures and birthday.json, exactly once."""
 
-import json
 import random
 
 import p7check
 from conftest import wait_until
-from test_consumer import caught_up, consume_until_caught_up, kill_9_mid_run, offsets_in
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
+from test_consumer import caught_up, consume_until_caught_up, kill_9_mid_run, load, offsets_in
 
 
 def birthday_messages():

@@ -8,7 +8,6 @@ import time
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
 
 import p7check
 from conftest import assert_one_clean_sentence, free_port, wait_until
@@ -60,25 +59,12 @@ def kill_9_mid_run(run_program, folder, rng, *extra):
     consumer.wait()
 
 
-def fresh_topic(partitions=4):
-    """An empty `temperatures` topic, made the way producer.py makes it."""
+def fresh_topic():
     admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
     try:
-        if p7check.TOPIC in admin.list_topics():
-            admin.delete_topics([p7check.TOPIC])
-            wait_until(lambda: p7check.TOPIC not in admin.list_topics(), 60, "topic deletion")
-        wait_until(lambda: try_create(admin, partitions), 60, "topic creation")
-        wait_until(lambda: p7check.TOPIC in admin.list_topics(), 60, "the new topic")
+        p7check.recreate_empty_topic(admin)
     finally:
         admin.close()
-
-
-def try_create(admin, partitions):
-    try:
-        admin.create_topics([NewTopic(p7check.TOPIC, partitions, 1)])
-        return True
-    except Exception:  # noqa: BLE001  (the old topic may still be going away)
-        return False
 
 
 # ---------------------------------------------------------------- command line

@@ -12,6 +12,8 @@ import struct
 import time
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 TOPIC = "temperatures"
 PARTITIONS = 4
@@ -49,6 +51,25 @@ def end_offsets(partitions=range(PARTITIONS), topic=TOPIC):
         return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
+
+
+def recreate_empty_topic(admin, timeout=60):
+    """An empty `temperatures` topic with its 4 partitions, as producer.py makes it; returns
+    once every partition answers (its end offset is 0)."""
+    if TOPIC in admin.list_topics():
+        admin.delete_topics([TOPIC])
+        wait_until(lambda: TOPIC not in admin.list_topics(), timeout, f"{TOPIC} to be deleted")
+
+    def create():
+        try:
+            admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
+            return True
+        except TopicAlreadyExistsError:  # the old one may still be going away
+            return False
+
+    wait_until(create, timeout, f"{TOPIC} to be created")
+    wait_until(lambda: end_offsets() == {n: 0 for n in range(PARTITIONS)}, timeout,
+               f"the new {TOPIC} topic to have partition leaders")
 
 
 def read_partition(partition, stop_offset, timeout=60):

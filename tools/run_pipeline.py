@@ -28,12 +28,12 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from p7check import MONTH_NAMES, PARTITIONS, TOPIC, bootstrap
+
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ROOT / "files"
 DEFAULT_LOG_DIR = ROOT / ".run-logs"
-BROKER = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
-TOPIC = "temperatures"
-PARTITIONS = 4
+BROKER = bootstrap()
 PNG_NAME = "yearly_trends.png"
 TOPIC_TIMEOUT_SEC = 120
 STOP_TIMEOUT_SEC = 30
@@ -42,8 +42,6 @@ TICK_SEC = 0.2
 TTY_STATUS_SEC = 1.0
 LOG_STATUS_SEC = 5.0
 STDERR_TAIL_LINES = 15
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
 
 stop_requested = False
 
@@ -166,7 +164,7 @@ def read_partition_files(folder):
 
 def newest_date(files):
     ends = [stats.get("end", "") for data in files.values() for month, years in data.items()
-            if month in MONTHS and isinstance(years, dict)
+            if month in MONTH_NAMES and isinstance(years, dict)
             for stats in years.values() if isinstance(stats, dict)]
     return max((end for end in ends if isinstance(end, str)), default="")
 
