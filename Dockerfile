@@ -2,29 +2,36 @@
 #   docker build . -t p7
 #   docker run -d -p 9092:9092 -v ./files:/files --name=p7 p7
 #   docker exec -it p7 python3 /files/producer.py
-# The broker starts through the same launcher and config as the native path (broker/); only the
-# Kafka download differs: the official binary release instead of Maven Central jars.
-FROM python:3.11-slim-bookworm
+# Kafka comes the way the native path gets it: broker/launcher.py resolves broker/pom.xml from
+# Maven Central (version: broker/kafka-version) into its jar cache. Maven runs only in the
+# build stage; the final image carries the jars, a JRE and the Python packages, nothing else.
 
+# ---- what both stages share: Debian's Java 17 runtime
+FROM python:3.11-slim-bookworm AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends openjdk-17-jre-headless curl ca-certificates \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/*
 
-# The Kafka version comes from broker/kafka-version, the one file that names it.
-COPY broker/kafka-version /opt/p7/broker/kafka-version
-RUN KAFKA_VERSION="$(cat /opt/p7/broker/kafka-version)" \
- && curl -fsSL "https://archive.apache.org/dist/kafka/${KAFKA_VERSION}/kafka_2.13-${KAFKA_VERSION}.tgz" \
-    | tar -xz -C /opt \
- && mv "/opt/kafka_2.13-${KAFKA_VERSION}" /opt/kafka
-ENV KAFKA_HOME=/opt/kafka
+# ---- build stage: Maven fills the launcher's jar cache (/opt/p7/broker/.cache)
+FROM runtime AS kafka-jars
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends maven \
+ && rm -rf /var/lib/apt/lists/*
+COPY broker/kafka-version broker/pom.xml broker/launcher.py /opt/p7/broker/
+RUN python3 /opt/p7/broker/launcher.py fetch
 
+# ---- the image: the JRE, the runtime pins, the jars and the launcher with its config
+FROM runtime
 COPY requirements.txt /opt/p7/requirements.txt
 RUN pip install --no-cache-dir -r /opt/p7/requirements.txt
-
-COPY broker/launcher.py broker/server.properties broker/log4j2.properties /opt/p7/broker/
+COPY --from=kafka-jars /opt/p7/broker/.cache /opt/p7/broker/.cache
+COPY broker/kafka-version broker/launcher.py broker/server.properties broker/log4j2.properties \
+     /opt/p7/broker/
 
 # Inside the container the broker listens on every interface, so that `-p 9092:9092` reaches it
-# from the host; it still advertises localhost:9092, which is right both inside and on the host.
+# from the host; it advertises localhost:PORT, which is right both inside and on the host.
+# PORT is 9092, or the port of KAFKA_BOOTSTRAP when `docker run -e` sets it (the programs read
+# the same variable, so they follow it): autograde.py --docker runs beside a p7 on 9092 that way.
 ENV P7_LISTEN_HOST=0.0.0.0 \
     P7_BROKER_STATE=/var/lib/p7-kafka
 EXPOSE 9092

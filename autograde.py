@@ -2,7 +2,7 @@
 """Grade a P7 submission against a real Kafka broker, proving exact correctness.
 
     .venv/bin/python autograde.py                  # native: the broker of broker/launcher.py
-    .venv/bin/python autograde.py --docker         # the p7 image, programs run by `docker exec`
+    .venv/bin/python autograde.py --docker         # the submission's image, `docker exec`
     .venv/bin/python autograde.py --json out.json  # also write the results as JSON
     .venv/bin/python autograde.py --files DIR      # grade another copy of files/
 
@@ -38,6 +38,9 @@ LAUNCHER = ROOT / "broker" / "launcher.py"
 TOOLS = ROOT / "tools"
 
 sys.path.insert(0, str(TOOLS))
+import harness  # noqa: E402  (standard library only, like the launcher)
+from harness import PROGRAM_TIMEOUT, STOP_TIMEOUT, DockerError, NativeProgram  # noqa: E402
+
 try:
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
@@ -61,9 +64,10 @@ FIRST_SEED = 1          # the producer that check 3 stops again
 SESSION_SEED = 7        # the producer that feeds every later check
 BIRTHDAY = "1990-03-15"
 
-DOCKER_IMAGE = "p7"
-DOCKER_CONTAINER = "p7-autograde"
-DOCKER_BOOTSTRAP = "localhost:9092"
+# The grader's own image tag and container name, never the user's `p7`: grading must not
+# touch what the user runs. The broker port is a free one for the same reason.
+DOCKER_NAME_PREFIX = "p7-autograde"
+DOCKER_RUN_ATTEMPTS = 3     # a free port can be taken between choosing and publishing it
 
 # In the files folder; the Dockerfile is in the folder above it.
 REQUIRED_FILES = ["producer.py", "debug.py", "consumer.py", "plot.py", "report.proto",
@@ -86,9 +90,7 @@ SHOWN_PROBLEMS = 3
 
 BROKER_START_TIMEOUT = 600  # the first native start may fetch Kafka from Maven Central
 TOPIC_TIMEOUT = 60
-PROGRAM_TIMEOUT = 60
 CATCH_UP_TIMEOUT = 90
-STOP_TIMEOUT = 30
 
 SKIPPED = None              # the `passed` value of a check that does not apply
 
@@ -106,108 +108,6 @@ def first_problems(problems):
     shown = "; ".join(str(p) for p in problems[:SHOWN_PROBLEMS])
     more = len(problems) - SHOWN_PROBLEMS
     return shown + (f" (and {more} more)" if more > 0 else "")
-
-
-# ---------------------------------------------------------------- running the programs
-
-class Program:
-    """One program of the submission, running natively, its output captured in log files."""
-
-    def __init__(self, name, args, log_dir):
-        self.name = name
-        stem = f"{time.monotonic_ns()}-{name.replace('.py', '')}"
-        self.stdout_path = log_dir / f"{stem}.out"
-        self.stderr_path = log_dir / f"{stem}.err"
-        self.args = [str(a) for a in args]
-        self.process = None
-
-    def _launch(self, argv, **popen_args):
-        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            self.process = subprocess.Popen(argv, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL, **popen_args)
-
-    @property
-    def stdout(self):
-        return self.stdout_path.read_text(errors="replace")
-
-    @property
-    def stderr(self):
-        return self.stderr_path.read_text(errors="replace")
-
-    def tail(self, lines=3):
-        text = " | ".join(self.stderr.strip().splitlines()[-lines:])
-        return text or "(nothing on stderr)"
-
-    def describe(self):
-        return " ".join([self.name] + self.args)
-
-    def running(self):
-        return self.process.poll() is None
-
-    def wait(self, timeout=PROGRAM_TIMEOUT):
-        """The exit code, or None (after killing it) when it did not exit in time."""
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM, as `docker stop` or kill would: the exit code, None if it hung."""
-        if self.running():
-            self.signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def kill(self):
-        """SIGKILL to the program and every process it started."""
-        if self.process is not None and self.running():
-            self.signal(signal.SIGKILL)
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-class NativeProgram(Program):
-    def __init__(self, name, args, log_dir, folder, env):
-        super().__init__(name, args, log_dir)
-        # Its own process group, so that a kill reaches the workers the consumer forks too.
-        self._launch([sys.executable, str(folder / name), *self.args], cwd=folder, env=env,
-                     start_new_session=True)
-
-    def signal(self, signum):
-        try:
-            if signum == signal.SIGKILL:
-                os.killpg(self.process.pid, signum)
-            else:
-                self.process.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-
-class DockerProgram(Program):
-    """`docker exec p7-autograde python3 /files/NAME ...`, its pid kept in the container."""
-
-    def __init__(self, name, args, log_dir):
-        super().__init__(name, args, log_dir)
-        self.pid_file = f"/tmp/{log_dir.name}-{self.stdout_path.stem}.pid"
-        self._launch(["docker", "exec", "-e", f"WEATHER_DELAY_SEC={WEATHER_DELAY_SEC}",
-                      "-e", "PYTHONUNBUFFERED=1", DOCKER_CONTAINER, "sh", "-c",
-                      f'echo $$ > {self.pid_file}; exec python3 "$@"', "sh",
-                      f"/files/{name}", *self.args])
-
-    def signal(self, signum):
-        pid = f"$(cat {self.pid_file})"
-        if signum == signal.SIGKILL:
-            # The forked workers first (they would outlive their parent), then the program.
-            script = (f"for c in $(cat /proc/{pid}/task/*/children 2>/dev/null); do "
-                      f"kill -9 $c; done; kill -9 {pid}")
-        else:
-            script = f"kill -{int(signum)} {pid}"
-        subprocess.run(["docker", "exec", DOCKER_CONTAINER, "sh", "-c", script],
-                       capture_output=True, timeout=STOP_TIMEOUT)
 
 
 # ---------------------------------------------------------------- reading files while they change
@@ -337,8 +237,8 @@ class Grader:
         self.reader = None
         self.stop_broker = False    # whether we started the broker (and so stop it)
         self.setup_error = None
-        if docker:
-            os.environ["KAFKA_BOOTSTRAP"] = DOCKER_BOOTSTRAP  # p7check reads it too
+        self.container = None
+        self.image = None
 
     # ---------------------------------------------------------- environment
 
@@ -355,7 +255,13 @@ class Grader:
                 self.start_native_broker()
             self.admin = self.connect_admin()
         except Exception as err:  # noqa: BLE001  (reported for every check that needed it)
-            self.setup_error = str(err) or err.__class__.__name__
+            text = str(err) or err.__class__.__name__
+            # The whole story once (a failed build's step and error lines, a dead container's
+            # log); each check that needed the broker then repeats only its first line.
+            print(f"\nsetup failed: {text}\n", file=sys.stderr, flush=True)
+            first_line = text.splitlines()[0]
+            self.setup_error = first_line + (" (the lines that show why are printed above the "
+                                             "table)" if "\n" in text else "")
 
     def start_native_broker(self):
         bootstrap = p7check.bootstrap()
@@ -376,23 +282,31 @@ class Grader:
         self.stop_broker = status.returncode != 0
 
     def start_container(self):
-        print(f"docker: building image {DOCKER_IMAGE} and starting {DOCKER_CONTAINER}",
-              flush=True)
-        built = subprocess.run(["docker", "build", ".", "-t", DOCKER_IMAGE],
-                               cwd=self.submission, capture_output=True, text=True)
-        if built.returncode != 0:
-            tail = " | ".join((built.stdout + built.stderr).strip().splitlines()[-3:])
-            raise RuntimeError(f"docker build failed: {tail}")
-        subprocess.run(["docker", "rm", "-f", DOCKER_CONTAINER], capture_output=True)
-        run = subprocess.run(["docker", "run", "-d", "-p", "9092:9092", "-v",
-                              f"{self.copy}:/files", f"--name={DOCKER_CONTAINER}", DOCKER_IMAGE],
-                             capture_output=True, text=True)
-        if run.returncode != 0:
-            raise RuntimeError(f"docker run failed: {run.stderr.strip()}")
+        suffix = harness.unique_suffix()
+        self.image = f"{DOCKER_NAME_PREFIX}:{suffix}"
+        print(f"docker: building image {self.image} from {self.submission}", flush=True)
+        harness.build_image(self.submission, self.image)
+        for attempt in range(1, DOCKER_RUN_ATTEMPTS + 1):
+            port = harness.free_port()
+            container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-{attempt}",
+                                          self.image, self.copy, broker_port=port,
+                                          host_port=port)
+            try:
+                self.container = container.run()
+                break
+            except DockerError as err:
+                container.remove()
+                if "already allocated" not in str(err) or attempt == DOCKER_RUN_ATTEMPTS:
+                    raise
+        os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # p7check reads it too
+        print(f"docker: container {self.container.name}, broker published on "
+              f"localhost:{port}", flush=True)
 
     def connect_admin(self):
         deadline = time.monotonic() + 120
         while True:
+            if self.container is not None:
+                self.container.require_running()  # a dead container is reported at once
             try:
                 return KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()],
                                         client_id="p7-autograde")
@@ -413,11 +327,13 @@ class Grader:
                 print(f"cleanup: could not kill {program.describe()}: {err}", file=sys.stderr)
         if self.admin is not None:
             self.admin.close()
-        if self.docker:
-            if not self.keep:  # the container's root-owned outputs, while it can remove them
-                subprocess.run(["docker", "exec", DOCKER_CONTAINER, "sh", "-c",
-                                "rm -rf /files/* /files/.[!.]*"], capture_output=True)
-            subprocess.run(["docker", "rm", "-f", DOCKER_CONTAINER], capture_output=True)
+        if self.container is not None:
+            if self.keep:
+                subprocess.run(["docker", "rm", "-f", self.container.name], capture_output=True)
+            else:
+                self.container.remove()
+        if self.image is not None:
+            subprocess.run(["docker", "rmi", self.image], capture_output=True)
         if self.stop_broker:
             subprocess.run([sys.executable, str(LAUNCHER), "stop"], capture_output=True)
         if self.keep:
@@ -429,7 +345,8 @@ class Grader:
 
     def start(self, name, *args):
         if self.docker:
-            program = DockerProgram(name, args, self.logs)
+            program = self.container.program(name, args, self.logs,
+                                             env={"WEATHER_DELAY_SEC": WEATHER_DELAY_SEC})
         else:
             env = dict(os.environ, KAFKA_BOOTSTRAP=p7check.bootstrap(), PYTHONUNBUFFERED="1",
                        WEATHER_DELAY_SEC=WEATHER_DELAY_SEC)
@@ -973,6 +890,11 @@ def run_check(grader, number):
             passed, reason = False, str(err)
         except Exception as err:  # noqa: BLE001  (a crashing check fails alone)
             passed, reason = False, f"the check crashed: {err.__class__.__name__}: {err}"
+    if passed is False and grader.container is not None:
+        try:
+            grader.container.require_running()
+        except DockerError as err:  # the likely reason: say it with the container's log
+            reason = f"{reason}; {err}"
     status = "SKIPPED" if passed is SKIPPED else "PASS" if passed else "FAIL"
     print(f"{status} ({time.monotonic() - started:.1f} s)", flush=True)
     max_points = 0 if passed is SKIPPED else points
@@ -1009,20 +931,12 @@ def print_table(results, elapsed):
 
 # ---------------------------------------------------------------- command line
 
-def docker_engine_answers():
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True,
-                              timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Grade the P7 programs against a real Kafka "
                                                  "broker.")
     parser.add_argument("--docker", action="store_true",
-                        help=f"build the {DOCKER_IMAGE} image and run every program in a "
-                             "container with `docker exec`")
+                        help="build the submission's image (under a tag of its own) and run every "
+                             "program in a container of it with `docker exec`")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--files", metavar="DIR", default=str(DEFAULT_FILES),
                         help="the files folder to grade (default: files/ next to autograde.py); "
@@ -1059,7 +973,7 @@ def main(argv=None):
         print(f"autograde.py: {files} is not a folder: pass the submission's files folder with "
               "--files.", file=sys.stderr)
         return 2
-    if args.docker and not docker_engine_answers():
+    if args.docker and not harness.engine_answers():
         print("autograde.py: no Docker engine answers (`docker info` fails): start Docker, or "
               "grade natively without --docker.", file=sys.stderr)
         return 2
@@ -1067,8 +981,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, raise_system_exit)  # a stopped grader still cleans up
     started = time.monotonic()
     grader = Grader(files, docker=args.docker, keep=args.keep)
-    print(f"grading {files} ({'docker' if args.docker else 'native'}, Kafka at "
-          f"{p7check.bootstrap()})", flush=True)
+    where = "docker" if args.docker else f"native, Kafka at {p7check.bootstrap()}"
+    print(f"grading {files} ({where})", flush=True)
     try:
         results = grade(grader)
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@
     python3 broker/launcher.py start [--port 9092] [--foreground] [--listen-host 0.0.0.0]
     python3 broker/launcher.py stop
     python3 broker/launcher.py status
+    python3 broker/launcher.py fetch      # only fill the jar cache (the Dockerfile's build stage)
 
 The broker comes from KAFKA_HOME when it points at an unpacked Kafka release (the Docker image),
 otherwise from Maven Central: `mvn dependency:copy-dependencies` on broker/pom.xml fills a cache
@@ -384,6 +385,11 @@ def status(args):
     return 1
 
 
+def fetch(args):
+    print(f"launcher: Kafka {kafka_version()} jars in {classpath().rstrip('/*')}")
+    return 0
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Start or stop the project's Kafka broker.")
     parser.add_argument("--state-dir", default=None,
@@ -407,15 +413,16 @@ def parse_args(argv):
     stop_parser.add_argument("--port", type=int, default=default_port())
     status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
     status_parser.add_argument("--port", type=int, default=default_port())
+    commands.add_parser("fetch", help="fetch the broker's jars from Maven Central and exit")
     args = parser.parse_args(argv)
     if args.state_dir is None:
-        args.state_dir = default_state_dir(args.port)
+        args.state_dir = default_state_dir(getattr(args, "port", DEFAULT_PORT))
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    handlers = {"start": start, "stop": stop, "status": status}
+    handlers = {"start": start, "stop": stop, "status": status, "fetch": fetch}
     try:
         return handlers[args.command](args)
     except LauncherError as err:
