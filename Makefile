@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DELAY ?= 0.5
 BIRTHDAY ?= 1997-10-02
 
-.PHONY: venv broker stop clean run test bench
+.PHONY: venv broker stop clean run test docker-test bench
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ run: venv broker
 test: venv
 	$(PY) -m pytest -q tests
 	$(PY) autograde.py
+
+# The README's Docker section against an image built from the Dockerfile as it is, then
+# autograde.py --docker. Needs a Docker engine (CI brings one up with ../shared/docker/engine.sh).
+docker-test: venv
+	$(PY) -m pytest -q dockertests
 
 bench: venv broker
 	$(PY) bench/bench.py

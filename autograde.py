@@ -890,7 +890,7 @@ def run_check(grader, number):
             passed, reason = False, str(err)
         except Exception as err:  # noqa: BLE001  (a crashing check fails alone)
             passed, reason = False, f"the check crashed: {err.__class__.__name__}: {err}"
-    if passed is False and grader.container is not None:
+    if passed is False and grader.container is not None and not grader.setup_error:
         try:
             grader.container.require_running()
         except DockerError as err:  # the likely reason: say it with the container's log

@@ -180,12 +180,14 @@ def build_image(context, tag):
     except subprocess.TimeoutExpired:
         raise DockerError(f"docker build did not finish within {BUILD_TIMEOUT} s") from None
     if done.returncode != 0:
-        raise DockerError("docker build failed: " + build_failure(done.stdout + done.stderr))
+        # stdout first: the steps and their output; then stderr: the builder's own error.
+        raise DockerError("docker build failed: " + build_failure(done.stdout + "\n"
+                                                                  + done.stderr))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LEGACY_STEP = re.compile(r"^Step \d+/\d+ : ")
-_LEGACY_NOISE = re.compile(r"^( ---> |Removing intermediate container|DEPRECATED:|\s+Install the "
-                           r"buildx|\s+BuildKit is currently|\s+environment-variable\.|\s*$)")
+_LEGACY_NOISE = re.compile(r"^( ---> |Removing intermediate container|\s*$)")
 
 
 def build_failure(output):
@@ -193,8 +195,14 @@ def build_failure(output):
 
     The legacy builder prints `Step N/M : INSTRUCTION`, the step's output, then `The command
     ... returned a non-zero code: N`; BuildKit prints a block between `------` lines that starts
-    with ` > [stage N/M] INSTRUCTION:` and ends with `ERROR: failed to solve: ...`."""
-    lines = output.splitlines()
+    with ` > [stage N/M] INSTRUCTION:` and ends with `ERROR: failed to solve: ...`. Colours and
+    the CLI's notice that the legacy builder is deprecated are left out."""
+    lines = _ANSI.sub("", output).splitlines()
+    notice = next((i for i, line in enumerate(lines) if line.startswith("DEPRECATED:")), None)
+    if notice is not None:  # the notice's lines are indented; it ends at the first line that isn't
+        end = next((i for i in range(notice + 1, len(lines))
+                    if not lines[i].startswith(" ")), len(lines))
+        del lines[notice:end]
     buildkit = [i for i, line in enumerate(lines) if line.startswith(" > [")]
     if buildkit:
         start = buildkit[-1]

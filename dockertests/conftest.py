@@ -1,0 +1,92 @@
+"""The Docker path, as users take it: `make docker-test` (not part of `make test`, which needs no
+engine; .ci/run runs both).
+
+The image is built from the repository's Dockerfile as it is, with the README's own command, and
+the README's Docker section is gone through on a temporary copy of files/. Host-side checks
+(tools/p7check.py) reach the broker through the port the container publishes, so on a machine
+whose engine runs in a network namespace of its own (../shared/docker/engine.sh) this runs
+inside it: `nsenter --net=/run/netns/dk make docker-test`.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+import harness
+import p7check
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "p7"                      # the README's tag: `docker build . -t p7`
+README_PORT = 9092                # the README's `-p 9092:9092`
+OUTPUT_PATTERNS = ("partition-*.json*", "birthday.json*", "yearly_trends.png*", "*.tmp",
+                   "__pycache__", "*.pyc")
+
+
+def pytest_sessionstart(session):
+    if not harness.engine_answers():
+        where = "CI needs one" if os.environ.get("CI") else "start Docker first"
+        pytest.exit(f"make docker-test: no Docker engine answers (`docker info` fails): {where} "
+                    "(on our machines: ../shared/docker/engine.sh).", returncode=1)
+
+
+def copy_of_files(folder):
+    """The programs of files/ without their committed sample outputs, as a user's fresh
+    checkout would have them once the outputs were deleted."""
+    copy = folder / "files"
+    shutil.copytree(ROOT / "files", copy, ignore=shutil.ignore_patterns(*OUTPUT_PATTERNS))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def image():
+    """`docker build . -t p7`, once per run."""
+    harness.build_image(ROOT, IMAGE)
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def user_container(image, tmp_path_factory):
+    """`docker run -d -p 9092:9092 -v COPY:/files --name=UNIQUE p7`, removed at the end."""
+    folder = tmp_path_factory.mktemp("readme")
+    container = harness.Container(f"p7-docker-test-{harness.unique_suffix()}", image,
+                                  copy_of_files(folder), host_port=README_PORT)
+    os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{README_PORT}"  # p7check reads it
+    try:
+        container.run()
+        wait_for_broker(container)
+        yield container
+    finally:
+        container.remove()
+
+
+def wait_for_broker(container, timeout=120):
+    def answers():
+        container.require_running()  # a container that died says so at once, with its log
+        return broker_answers()
+    p7check.wait_until(answers, timeout, f"the broker in {container.name}", interval=1)
+
+
+def broker_answers():
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()],
+                                 bootstrap_timeout_ms=2000, client_id="p7-docker-test")
+    except KafkaError:
+        return False
+    admin.close()
+    return True
+
+
+def logs(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def run(*command, timeout=900):
+    return subprocess.run([str(c) for c in command], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)

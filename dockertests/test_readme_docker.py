@@ -1,0 +1,248 @@
+"""The README's Docker section, command by command, then autograde.py --docker beside it.
+
+The tests run in file order and share one container (the README's p7, under a unique name):
+each step builds on what the one before left, as a user's session does.
+"""
+
+import ast
+import json
+import shutil
+import sys
+
+import matplotlib.image
+import pytest
+from kafka import KafkaAdminClient
+
+import harness
+import p7check
+from conftest import ROOT, copy_of_files, logs, run, wait_for_broker
+
+WEATHER_DELAY_SEC = "0.002"     # about 500 days a second: decades within the test
+DEBUG_LINES = 20
+TIMEOUT = 120
+PRODUCER_PATTERN = "/files/produce[r].py"   # [r]: the shell that looks must not match itself
+
+
+def partition_offset(folder, n):
+    try:
+        with open(folder / f"partition-{n}.json") as f:
+            return json.load(f)["offset"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return -1
+
+
+def wait_caught_up(container, program, partitions, timeout=TIMEOUT):
+    """Until every partition file has reached the topic's end as it was when we asked."""
+    ends = p7check.end_offsets(partitions)
+    p7check.wait_until(lambda: all(partition_offset(container.files_dir, n) >= ends[n] > 0
+                                   for n in partitions) or not program.running(), timeout,
+                       f"partition files {partitions} to reach {ends}")
+    assert program.running(), program.stderr
+
+
+def assert_exact(container, partitions):
+    for n in partitions:
+        offset, problems = p7check.check_partition_file(container.files_dir
+                                                        / f"partition-{n}.json", n)
+        assert offset > 0 and not problems, f"partition-{n}.json at {offset}: {problems[:3]}"
+
+
+def producer_running(container):
+    script = (f'for p in /proc/[0-9]*; do grep -q "{PRODUCER_PATTERN}" $p/cmdline 2>/dev/null '
+              '&& echo ${p#/proc/}; done; true')
+    return container.exec("sh", "-c", script).split()
+
+
+def topic_id():
+    admin = KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()])
+    try:
+        (described,) = admin.describe_topics([p7check.TOPIC])
+        return described.get("topic_id")
+    finally:
+        admin.close()
+
+
+def test_image_holds_what_the_programs_need_and_nothing_else(image):
+    version = (ROOT / "broker" / "kafka-version").read_text().strip()
+    listing = run("docker", "run", "--rm", image, "sh", "-c",
+                  f"ls /opt/p7/broker/.cache/kafka-{version}/kafka_2.13-{version}.jar; "
+                  "for tool in curl mvn pytest; do command -v $tool; done; "
+                  "python3 -c 'import kafka, google.protobuf, grpc_tools, matplotlib'")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.split() == [
+        f"/opt/p7/broker/.cache/kafka-{version}/kafka_2.13-{version}.jar"], listing.stdout
+
+
+def test_producer_in_the_background(user_container):
+    """`docker exec -d p7 python3 /files/producer.py`"""
+    run("docker", "exec", "-d", "-e", f"WEATHER_DELAY_SEC={WEATHER_DELAY_SEC}",
+        user_container.name, "python3", "/files/producer.py")
+    p7check.wait_until(lambda: sum(p7check.end_offsets().values()) >= 2000, TIMEOUT,
+                       "2000 messages from the producer in the background")
+    assert producer_running(user_container)
+
+
+def test_debug_prints_new_messages(user_container, tmp_path):
+    """`docker exec -it p7 python3 /files/debug.py`: dicts of messages newer than its start."""
+    before = p7check.end_offsets()
+    debug = user_container.program("debug.py", [], logs(tmp_path))
+    try:
+        p7check.wait_until(lambda: debug.stdout.count("\n") >= DEBUG_LINES
+                           or not debug.running(), TIMEOUT, f"{DEBUG_LINES} lines of debug.py")
+        assert debug.stop() == 0, debug.stderr
+    finally:
+        debug.kill()
+    printed = [ast.literal_eval(line) for line in debug.stdout.splitlines() if line.strip()]
+    assert len(printed) >= DEBUG_LINES
+    ends = p7check.end_offsets()
+    in_topic = {}
+    for n in range(p7check.PARTITIONS):
+        for record in p7check.read_partition(n, ends[n]):
+            in_topic[(n, *p7check.decode(record))] = record.offset
+    for line in printed:
+        assert list(line) == ["partition", "key", "date", "degrees"], line
+        offset = in_topic.get((line["partition"], line["key"], line["date"], line["degrees"]))
+        assert offset is not None, f"{line} is not in the topic"
+        assert offset >= before[line["partition"]], f"{line} is older than debug.py"
+
+
+def test_consumer_0_2_is_exact(user_container, tmp_path):
+    """`docker exec -it p7 python3 /files/consumer.py 0 2`"""
+    consumer = user_container.program("consumer.py", ["0", "2"], logs(tmp_path))
+    try:
+        wait_caught_up(user_container, consumer, [0, 2])
+        assert consumer.stop() == 0, consumer.stderr
+    finally:
+        consumer.kill()
+    assert_exact(user_container, [0, 2])
+    assert not (user_container.files_dir / "partition-1.json").exists()
+    assert not (user_container.files_dir / "partition-3.json").exists()
+
+
+def test_consumer_two_rounds_is_exact(user_container, tmp_path):
+    """`docker exec -it p7 python3 /files/consumer.py`: round 1 (30 polls), then round 2."""
+    consumer = user_container.program("consumer.py", [], logs(tmp_path))
+    try:
+        p7check.wait_until(lambda: "round 2" in consumer.stdout or not consumer.running(),
+                           TIMEOUT, "round 2 of consumer.py")
+        wait_caught_up(user_container, consumer, [0, 1, 2, 3])
+        assert consumer.stop() == 0, consumer.stderr
+    finally:
+        consumer.kill()
+    assert "round 1" in consumer.stdout
+    assert_exact(user_container, [0, 1, 2, 3])
+
+
+def test_plot_draws_a_png(user_container, tmp_path):
+    """`docker exec -it p7 python3 /files/plot.py`"""
+    png = user_container.files_dir / "yearly_trends.png"
+    plot = user_container.program("plot.py", [], logs(tmp_path))
+    try:
+        p7check.wait_until(lambda: png.exists() or not plot.running(), TIMEOUT,
+                           "plot.py to draw yearly_trends.png")
+        assert plot.stop() == 0, plot.stderr
+    finally:
+        plot.kill()
+    height, width, _channels = matplotlib.image.imread(png).shape
+    assert height > 100 and width > 100
+
+
+def test_stop_and_start_keep_the_data_and_the_consumer_resumes(user_container, tmp_path):
+    """`docker stop p7`, `docker start p7`: the topic survives, a consumer resumes exactly."""
+    user_container.exec("sh", "-c", f"kill -TERM {' '.join(producer_running(user_container))}")
+    p7check.wait_until(lambda: not producer_running(user_container), 60,
+                       "the producer to stop on SIGTERM")
+    ends, topic = p7check.end_offsets(), topic_id()
+    saved = {n: partition_offset(user_container.files_dir, n) for n in (0, 2)}
+
+    user_container.stop()
+    user_container.start()
+    wait_for_broker(user_container)
+    assert (p7check.end_offsets(), topic_id()) == (ends, topic), "the broker lost its data"
+
+    consumer = user_container.program("consumer.py", ["0", "2"], logs(tmp_path))
+    try:
+        wait_caught_up(user_container, consumer, [0, 2])
+        assert consumer.stop() == 0, consumer.stderr
+    finally:
+        consumer.kill()
+    assert f"resuming at offsets 0:{saved[0]}, 2:{saved[2]}" in consumer.stderr
+    assert_exact(user_container, [0, 2])
+
+
+def docker_names():
+    listed = run("docker", "ps", "-a", "--format", "{{.Names}}")
+    images = run("docker", "images", "--format", "{{.Repository}}:{{.Tag}}")
+    return set(listed.stdout.split()) | set(images.stdout.split())
+
+
+def grade(files, tmp_path):
+    result_file = tmp_path / "grade.json"
+    graded = run(sys.executable, ROOT / "autograde.py", "--docker", "--files", files,
+                 "--json", result_file)
+    results = json.loads(result_file.read_text()) if result_file.exists() else []
+    return graded, results
+
+
+def test_autograde_docker_passes_beside_the_users_container(user_container, tmp_path):
+    """The README's container still publishes 9092: the grader must not collide with it, nor
+    touch the user's p7 image and container, and leaves nothing of its own behind."""
+    image_id = run("docker", "image", "inspect", "-f", "{{.Id}}", "p7").stdout
+    before = docker_names()
+    graded, results = grade(ROOT / "files", tmp_path)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-2000:]
+    assert [r["status"] for r in results] == ["PASS"] * 11
+    assert user_container.state()[0], "the user's container was stopped"
+    assert run("docker", "image", "inspect", "-f", "{{.Id}}", "p7").stdout == image_id
+    assert docker_names() == before
+
+
+def submission(tmp_path, dockerfile):
+    """A copy of the project with another Dockerfile."""
+    root = tmp_path / "submission"
+    for name in ("broker", "requirements.txt", ".dockerignore"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns(".run*", ".cache"))
+        else:
+            shutil.copy(source, root / name)
+    copy_of_files(root)
+    (root / "Dockerfile").write_text(dockerfile)
+    return root
+
+
+def test_autograde_shows_why_a_build_failed(user_container, tmp_path):
+    broken = (ROOT / "Dockerfile").read_text().replace(
+        "FROM python:3.11-slim-bookworm AS runtime\n",
+        "FROM python:3.11-slim-bookworm AS runtime\n"
+        "RUN echo 'p7-marker: this step is broken' >&2 && exit 3\n", 1)
+    assert "p7-marker" in broken
+    before = docker_names()
+    graded, results = grade(submission(tmp_path, broken) / "files", tmp_path)
+    output = graded.stdout + graded.stderr
+    assert graded.returncode == 1
+    assert "RUN echo 'p7-marker: this step is broken'" in output, output[-3000:]
+    assert "\np7-marker: this step is broken" in output, output[-3000:]
+    assert [r["status"] for r in results if r["number"] > 2] == ["FAIL"] * 9
+    assert docker_names() == before, "the failed build left a container or an image behind"
+
+
+def test_autograde_reports_a_dead_container_at_once(user_container, tmp_path):
+    dying = (ROOT / "Dockerfile").read_text().rsplit("CMD ", 1)[0] + (
+        'CMD ["sh", "-c", "echo p7-marker: the broker cannot start >&2; exit 7"]\n')
+    before = docker_names()
+    graded, results = grade(submission(tmp_path, dying) / "files", tmp_path)
+    output = graded.stdout + graded.stderr
+    assert graded.returncode == 1
+    assert "exit code 7" in output and "p7-marker: the broker cannot start" in output, \
+        output[-3000:]
+    reasons = [r["reason"] for r in results if r["number"] > 2]
+    assert all("exit code 7" in reason for reason in reasons), reasons
+    assert docker_names() == before
+
+
+@pytest.fixture(autouse=True)
+def _container_alive_after_each_test(request):
+    yield
+    if "user_container" in request.fixturenames:
+        request.getfixturevalue("user_container").require_running()
