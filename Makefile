@@ -36,6 +36,9 @@ test: venv
 # The README's Docker section against an image built from the Dockerfile as it is, then
 # autograde.py --docker. Needs a Docker engine (CI brings one up with ../shared/docker/engine.sh).
 docker-test: venv
+	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine answers" \
+	  "(docker info fails): start one first (on our machines ../shared/docker/engine.sh)." >&2; \
+	  exit 1; }
 	$(PY) -m pytest -q dockertests
 
 bench: venv broker

@@ -27,13 +27,6 @@ OUTPUT_PATTERNS = ("partition-*.json*", "birthday.json*", "yearly_trends.png*", 
                    "__pycache__", "*.pyc")
 
 
-def pytest_sessionstart(session):
-    if not harness.engine_answers():
-        where = "CI needs one" if os.environ.get("CI") else "start Docker first"
-        pytest.exit(f"make docker-test: no Docker engine answers (`docker info` fails): {where} "
-                    "(on our machines: ../shared/docker/engine.sh).", returncode=1)
-
-
 def copy_of_files(folder):
     """The programs of files/ without their committed sample outputs, as a user's fresh
     checkout would have them once the outputs were deleted."""
