@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-
 from conftest import ROOT, FILES
 
 AUTOGRADE = ROOT / "autograde.py"
