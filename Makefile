@@ -27,7 +27,7 @@ clean: stop
 	rm -rf broker/.run
 
 run: venv broker
-	$(PY) tools/run_pipeline.py --delay $(DELAY) --birthday $(BIRTHDAY)
+	$(PY) -m tools.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY)
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -16,6 +16,7 @@ fails, 2 when grading is impossible here (no kafka-python, no Docker engine, no 
 
 import argparse
 import ast
+import contextlib
 import datetime
 import json
 import math
@@ -34,19 +35,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_FILES = ROOT / "files"
-LAUNCHER = ROOT / "broker" / "launcher.py"
-TOOLS = ROOT / "tools"
 
-sys.path.insert(0, str(TOOLS))
-import harness  # noqa: E402  (standard library only, like the launcher)
-from harness import PROGRAM_TIMEOUT, STOP_TIMEOUT, DockerError, NativeProgram  # noqa: E402
+from tools import harness  # standard library only: imports before the check just below
+from tools.harness import PROGRAM_TIMEOUT, STOP_TIMEOUT, DockerError, ProgramTimeout
 
 try:
     from kafka import KafkaAdminClient, TopicPartition
     from kafka.admin import OffsetSpec
     from kafka.errors import KafkaError
 
-    import p7check
+    from tools import p7check
 except ImportError as import_error:
     MISSING_DEPENDENCY = import_error.name or "kafka-python"
 else:
@@ -88,7 +86,6 @@ MIN_FILE_VERSIONS = 20
 MIN_BIRTHDAY_YEARS = 3
 SHOWN_PROBLEMS = 3
 
-BROKER_START_TIMEOUT = 600  # the first native start may fetch Kafka from Maven Central
 TOPIC_TIMEOUT = 60
 CATCH_UP_TIMEOUT = 90
 
@@ -235,7 +232,7 @@ class Grader:
         self.producer_error = None  # why the session's producer could not be (re)started
         self.consumers = []
         self.reader = None
-        self.stop_broker = False    # whether we started the broker (and so stop it)
+        self.resources = contextlib.ExitStack()  # the broker we started, stopped at cleanup
         self.setup_error = None
         self.container = None
         self.image = None
@@ -268,18 +265,8 @@ class Grader:
         host = bootstrap.rpartition(":")[0]
         if host not in ("localhost", "127.0.0.1"):
             return  # somebody else's broker: use it as it is
-        # The launcher takes the port, and the state folder that goes with it, from
-        # KAFKA_BOOTSTRAP, as the programs do.
-        status = subprocess.run([sys.executable, str(LAUNCHER), "status"], capture_output=True,
-                                text=True)
-        print(f"broker: {'reusing' if status.returncode == 0 else 'starting'} the broker on "
-              f"{bootstrap}", flush=True)
-        started = subprocess.run([sys.executable, str(LAUNCHER), "start"], capture_output=True,
-                                 text=True, timeout=BROKER_START_TIMEOUT)
-        if started.returncode != 0:
-            raise RuntimeError("broker/launcher.py could not start the broker: "
-                               + (started.stderr or started.stdout).strip())
-        self.stop_broker = status.returncode != 0
+        print(f"broker: the launcher's broker on {bootstrap}", flush=True)
+        self.resources.enter_context(harness.local_broker())
 
     def start_container(self):
         suffix = harness.unique_suffix()
@@ -334,8 +321,7 @@ class Grader:
                 self.container.remove()
         if self.image is not None:
             subprocess.run(["docker", "rmi", self.image], capture_output=True)
-        if self.stop_broker:
-            subprocess.run([sys.executable, str(LAUNCHER), "stop"], capture_output=True)
+        self.resources.close()
         if self.keep:
             print(f"kept the grading folder {self.work}")
         else:
@@ -350,15 +336,25 @@ class Grader:
         else:
             env = dict(os.environ, KAFKA_BOOTSTRAP=p7check.bootstrap(), PYTHONUNBUFFERED="1",
                        WEATHER_DELAY_SEC=WEATHER_DELAY_SEC)
-            program = NativeProgram(name, args, self.logs, self.copy, env)
+            program = harness.Program(self.copy / name, args, self.logs, env=env, cwd=self.copy)
         self.programs.append(program)
         return program
 
     def run_to_end(self, name, *args, timeout=PROGRAM_TIMEOUT):
         program = self.start(name, *args)
-        code = program.wait(timeout)
-        require(code is not None, f"`{program.describe()}` did not finish within {timeout} s")
-        return program, code
+        try:
+            return program, program.wait(timeout)
+        except ProgramTimeout:
+            raise CheckFailed(f"`{program.describe()}` did not finish within {timeout} s") \
+                from None
+
+    @staticmethod
+    def stopped(program):
+        """The exit code on SIGTERM, None when it ignored it (and was killed)."""
+        try:
+            return program.stop()
+        except ProgramTimeout:
+            return None
 
     def ensure_producer(self):
         """The session's producer, started again if an earlier check could not leave one.
@@ -381,7 +377,7 @@ class Grader:
         problems = []
         for consumer in self.consumers:
             if consumer.running():
-                code = consumer.stop()
+                code = self.stopped(consumer)
                 if code != 0:
                     problems.append(f"`{consumer.describe()}` exited with {code} on SIGTERM "
                                     f"({consumer.tail(1)})")
@@ -557,7 +553,7 @@ class Grader:
             if count != PARTITIONS or set(replicas) != {1}:
                 problems.append(f"{TOPIC} has {count} partitions with {replicas} replicas, not "
                                 f"{PARTITIONS} with 1")
-            code = first.stop()
+            code = self.stopped(first)
             if code != 0:
                 problems.append(f"producer.py exited with {code} on SIGTERM ({first.tail(1)})")
         except AssertionError:
@@ -651,7 +647,7 @@ class Grader:
             self.require_running(debug)
             if not self.group_has_member("debug"):
                 problems.append('debug.py is not a member of consumer group "debug"')
-            code = debug.stop()
+            code = self.stopped(debug)
             if code != 0:
                 problems.append(f"debug.py exited with {code} on SIGTERM ({debug.tail(1)})")
         finally:
@@ -886,7 +882,7 @@ def run_check(grader, number):
             passed, reason = method(grader)
         except CheckFailed as err:
             passed, reason = False, str(err)
-        except AssertionError as err:   # p7check.wait_until's deadlines
+        except (AssertionError, ProgramTimeout) as err:   # wait_until's deadlines
             passed, reason = False, str(err)
         except Exception as err:  # noqa: BLE001  (a crashing check fails alone)
             passed, reason = False, f"the check crashed: {err.__class__.__name__}: {err}"

@@ -17,8 +17,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-import harness
-import p7check
+from tools import harness, p7check
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "p7"                      # the README's tag: `docker build . -t p7`

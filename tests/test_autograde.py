@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import ROOT, FILES
+from helpers import ROOT, FILES
 
 AUTOGRADE = ROOT / "autograde.py"
 GRADE_TIMEOUT = 300  # one run takes well under a minute here; autograde has its own deadlines

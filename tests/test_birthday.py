@@ -2,8 +2,8 @@
 
 import random
 
-import p7check
-from conftest import wait_until
+from helpers import wait_until
+from tools import p7check
 from test_consumer import caught_up, consume_until_caught_up, kill_9_mid_run, load, offsets_in
 
 
@@ -44,10 +44,9 @@ def test_without_a_birthday_nothing_of_it_runs(produce, run_program, tmp_path):
     assert birthday_messages() == 0
 
 
-def test_kill_9_between_publish_and_checkpoint_is_harmless(run_program, tmp_path):
+def test_kill_9_between_publish_and_checkpoint_is_harmless(run_program, start_producer, tmp_path):
     birthday = "1990-01-07"  # a day of every year, in a partition that fills fast
-    producer = run_program("producer.py", "--seed", 9, delay=0.0003)
-    wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
+    producer = start_producer(9, delay=0.0003)
     rng = random.Random(99)
     for _ in range(5):
         kill_9_mid_run(run_program, tmp_path, rng, "--birthday", birthday)

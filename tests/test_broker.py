@@ -9,7 +9,7 @@ import sys
 import pytest
 from kafka import KafkaAdminClient
 
-from conftest import ROOT, assert_one_clean_sentence, broker_port, free_port, launcher
+from helpers import ROOT, assert_one_clean_sentence, broker_port, free_port, launcher
 
 
 def test_the_session_broker_answers_kafka_clients(broker):

@@ -9,8 +9,8 @@ import time
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-import p7check
-from conftest import assert_one_clean_sentence, free_port, wait_until
+from helpers import assert_one_clean_sentence, free_port, wait_until
+from tools import p7check
 
 
 def load(path):
@@ -123,9 +123,8 @@ def test_stats_equal_the_topic_recomputed(produce, run_program, tmp_path):
     assert {n: load(tmp_path / f"partition-{n}.json") for n in (0, 2)} == before
 
 
-def test_the_two_rounds_hand_over_and_stop_cleanly(run_program, tmp_path):
-    producer = run_program("producer.py", "--seed", 11, delay=0.0005)
-    wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
+def test_the_two_rounds_hand_over_and_stop_cleanly(run_program, start_producer, tmp_path):
+    start_producer(11, delay=0.0005)
     consumer = run_program("consumer.py", "--dir", tmp_path)
     wait_until(lambda: "round 2" in consumer.stdout or not consumer.running(), 120, "round 2")
     assert consumer.running(), consumer.stderr
@@ -139,9 +138,8 @@ def test_the_two_rounds_hand_over_and_stop_cleanly(run_program, tmp_path):
     assert_exact(tmp_path, range(4))
 
 
-def test_kill_9_at_random_moments_loses_and_doubles_nothing(run_program, tmp_path):
-    producer = run_program("producer.py", "--seed", 5, delay=0.0003)
-    wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
+def test_kill_9_at_random_moments_loses_and_doubles_nothing(run_program, start_producer, tmp_path):
+    producer = start_producer(5, delay=0.0003)
     parse_failures = []
     reads = [0]
     stop_reading = threading.Event()

@@ -3,7 +3,7 @@
 make docker-test runs a really broken build through the legacy builder; these cover both
 builders' layouts (BuildKit's is what a user's Docker Desktop prints), no broker needed."""
 
-import harness
+from tools import harness
 
 STEP = "RUN apt-get install -y no-such-package"
 ERROR = "E: Unable to locate package no-such-package"

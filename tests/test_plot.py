@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FILES, ROOT, assert_one_clean_sentence, free_port, wait_until
+from helpers import FILES, ROOT, assert_one_clean_sentence, free_port, wait_until
 
 PNG = "yearly_trends.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAR_RGB = (31, 119, 180)  # matplotlib's default colour C0
 ASSIGNMENT_LABELS = ("Year", "Avg. Max Temperature for {}", "Avg. Max Temperatures per year")
-PIPELINE = ROOT / "tools" / "run_pipeline.py"
 
 
 # ---------------------------------------------------------------- helpers
@@ -138,12 +137,10 @@ def test_once_plots_january_of_the_real_consumers_files(run_program, produce, tm
     assert_heights_follow(bars(png), [january[year]["avg"] for year in sorted(january)])
 
 
-def test_the_plot_grows_while_the_consumer_counts_more_years(run_program, broker, tmp_path):
+def test_the_plot_grows_while_the_consumer_counts_more_years(run_program, start_producer, broker, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    producer = run_program("producer.py", "--seed", 3, delay=0.004)
-    wait_until(lambda: "Topics:" in producer.stdout or not producer.running(), 60,
-               "the producer to recreate the topic")
+    producer = start_producer(3, delay=0.004)
     consumer = run_program("consumer.py", 0, 1, 2, 3, "--dir", out)
     plot = run_program("plot.py", "--dir", out, "--interval", 0.5)
     png = out / PNG
@@ -294,8 +291,8 @@ def test_png_is_replaced_by_rename_and_sigint_stops_even_if_ignored(run_program,
 # ---------------------------------------------------------------- make run
 
 def run_pipeline(*args, env, timeout):
-    return subprocess.run([sys.executable, str(PIPELINE), *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "tools.run_pipeline", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 
 def test_run_pipeline_runs_everything_and_stops_cleanly(broker, tmp_path):

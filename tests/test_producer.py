@@ -10,11 +10,9 @@ import time
 
 from kafka import KafkaAdminClient
 
-import p7check
-from conftest import FILES, assert_one_clean_sentence, free_port, total_messages, wait_until
-
-sys.path.insert(0, str(FILES))
-import weather  # noqa: E402
+import weather  # files/weather.py (pytest.ini puts files/ on the path)
+from helpers import FILES, assert_one_clean_sentence, free_port, total_messages, wait_until
+from tools import p7check
 
 
 def take(iterator, count):
@@ -135,9 +133,8 @@ def test_a_producer_restart_recreates_the_topic_from_offset_zero(produce):
     assert min(firsts) == "1990-01-01"
 
 
-def test_sigterm_flushes_and_exits_zero(run_program):
-    producer = run_program("producer.py", delay=0.001)
-    wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
+def test_sigterm_flushes_and_exits_zero(run_program, start_producer):
+    producer = start_producer(delay=0.001)
     wait_until(lambda: total_messages() > 100, 60, "some messages")
     assert producer.stop() == 0, producer.stderr
     assert "Traceback" not in producer.stderr
@@ -158,9 +155,8 @@ def test_producer_with_a_bad_delay_says_so(run_program):
 
 # ---------------------------------------------------------------- debug.py
 
-def test_debug_prints_only_new_messages_as_dicts(run_program):
-    producer = run_program("producer.py", delay=0.002)
-    wait_until(lambda: "Topics:" in producer.stdout, 60, "the producer to recreate the topic")
+def test_debug_prints_only_new_messages_as_dicts(run_program, start_producer):
+    producer = start_producer(delay=0.002)
     wait_until(lambda: total_messages() > 300, 60, "messages before debug starts")
     before = p7check.end_offsets()
     debug = run_program("debug.py")

@@ -1,12 +1,21 @@
-"""Running the project's programs as real processes, natively or inside a p7 container.
+"""Running the project's programs as real processes, and the broker they talk to.
 
-Shared by autograde.py and the Docker tests (dockertests/). A Program writes its stdout and
-stderr to log files and can be stopped (SIGTERM), killed (SIGKILL to all it started) and waited
-for. A Container is one `docker run` of an image; DockerProgram runs a program in it with
-`docker exec`, remembering its pid inside so that signals reach it (the docker CLI does not pass
-them on to an exec'd process).
+One process harness for the tests, autograde.py, the benchmarks and `make run`:
+- Program: a python script as a process in a session of its own, stdout and stderr in log files.
+  stop() sends SIGTERM to the program (it passes the stop on to the workers it forked) and waits;
+  a program still there at the deadline is killed with its whole process group and
+  ProgramTimeout is raised, the one timeout error. kill() is SIGKILL to the group at once.
+- DockerProgram: the same for `docker exec CONTAINER python3 /files/NAME`, remembering the pid
+  inside so that signals reach it (the docker CLI does not pass them on to an exec'd process).
+- Container: one `docker run` of the p7 image; build_image() says why a build failed.
+- local_broker(): broker/launcher.py's broker on localhost, reused or started and stopped.
+- topic_id() and wait_for_recreated_topic(): a recreated topic is told apart by its id.
+
+Standard library only at import time (autograde.py imports it before it knows whether the
+project's packages are there); kafka-python is imported where a function needs it.
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -15,13 +24,24 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ROOT / "files"
+LAUNCHER = ROOT / "broker" / "launcher.py"
 
 STOP_TIMEOUT = 30
 PROGRAM_TIMEOUT = 60
+BROKER_START_TIMEOUT = 600      # the first start may fetch Kafka from Maven Central
+TOPIC_TIMEOUT = 60
 DOCKER_TIMEOUT = 120            # one docker command other than build
 BUILD_TIMEOUT = 1800            # a first build downloads a JRE, Maven, Kafka's jars, numpy...
 BUILD_ERROR_LINES = 12
 LOG_TAIL_LINES = 15
+
+
+class ProgramTimeout(Exception):
+    """A program did not exit in time; it was killed with everything it started."""
 
 
 class DockerError(Exception):
@@ -40,34 +60,61 @@ def unique_suffix():
     return uuid.uuid4().hex[:8]
 
 
+def wait_until(condition, timeout, what, interval=0.1):
+    """Poll `condition` until it returns something truthy; AssertionError naming `what` at the
+    deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
 # ---------------------------------------------------------------- programs
 
 class Program:
-    """One program running as a real process, its output captured in log files."""
+    """A python script running as a real process, its output captured in log files.
 
-    def __init__(self, name, args, log_dir):
+    log_name: the log files' stem (default: unique per start, so restarts keep their logs)."""
+
+    def __init__(self, script, args=(), log_dir=".", env=None, cwd=None, log_name=None):
+        self._name_logs(Path(script).name, args, log_dir, log_name)
+        self._launch([sys.executable, str(script), *self.args], env=env, cwd=cwd)
+
+    def _name_logs(self, name, args, log_dir, log_name=None):
         self.name = name
-        stem = f"{time.monotonic_ns()}-{name.replace('.py', '')}"
-        self.stdout_path = log_dir / f"{stem}.out"
-        self.stderr_path = log_dir / f"{stem}.err"
         self.args = [str(a) for a in args]
+        stem = log_name or f"{Path(name).stem}-{time.monotonic_ns()}"
+        self.stdout_path = Path(log_dir) / f"{stem}.out"
+        self.stderr_path = Path(log_dir) / f"{stem}.err"
         self.process = None
 
-    def _launch(self, argv, **popen_args):
+    def _launch(self, argv, env=None, cwd=None):
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+            # A session of its own: a terminal's Ctrl-C reaches only whoever started it, and a
+            # kill can reach every process it forks (consumer.py's workers).
             self.process = subprocess.Popen(argv, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL, **popen_args)
+                                            stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                            start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.process.pid
 
     @property
     def stdout(self):
-        return self.stdout_path.read_text(errors="replace")
+        return _read(self.stdout_path)
 
     @property
     def stderr(self):
-        return self.stderr_path.read_text(errors="replace")
+        return _read(self.stderr_path)
 
-    def tail(self, lines=3):
-        text = " | ".join(self.stderr.strip().splitlines()[-lines:])
+    def tail(self, lines=3, separator=" | "):
+        """The last lines of stderr, for a one-line report."""
+        text = separator.join(self.stderr.strip().splitlines()[-lines:])
         return text or "(nothing on stderr)"
 
     def describe(self):
@@ -76,41 +123,37 @@ class Program:
     def running(self):
         return self.process.poll() is None
 
+    @property
+    def returncode(self):
+        return self.process.poll()
+
     def wait(self, timeout=PROGRAM_TIMEOUT):
-        """The exit code, or None (after killing it) when it did not exit in time."""
+        """The exit code; ProgramTimeout (after killing it) when it did not exit in time."""
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            return None
+            raise ProgramTimeout(f"`{self.describe()}` did not exit within {timeout} s; "
+                                 f"stderr ends: {self.tail()}") from None
 
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM, as `docker stop` or kill would: the exit code, None if it hung."""
+    def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Ask for a clean stop (SIGTERM, as `docker stop` or kill would) and return the exit
+        code; ProgramTimeout when it ignored the request."""
         if self.running():
-            self.signal(signal.SIGTERM)
+            self.signal(signum)
         return self.wait(timeout)
 
     def kill(self):
         """SIGKILL to the program and every process it started."""
-        if self.process is not None and self.running():
+        if self.process is None:
+            return
+        if self.running():
             self.signal(signal.SIGKILL)
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def signal(self, signum):
-        raise NotImplementedError
-
-
-class NativeProgram(Program):
-    def __init__(self, name, args, log_dir, folder, env):
-        super().__init__(name, args, log_dir)
-        # Its own process group, so that a kill reaches the workers the consumer forks too.
-        self._launch([sys.executable, str(folder / name), *self.args], cwd=folder, env=env,
-                     start_new_session=True)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def signal(self, signum):
         try:
@@ -122,13 +165,36 @@ class NativeProgram(Program):
             pass
 
 
+def _read(path):
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_all(programs, timeout=STOP_TIMEOUT):
+    """SIGTERM to each, one deadline for all, then SIGKILL to what is left. Returns the
+    programs that had to be killed."""
+    for program in programs:
+        if program.running():
+            program.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    killed = []
+    for program in programs:
+        try:
+            program.wait(max(0.0, deadline - time.monotonic()))
+        except ProgramTimeout:
+            killed.append(program)
+    return killed
+
+
 class DockerProgram(Program):
     """`docker exec CONTAINER python3 /files/NAME ...`, its pid kept in the container."""
 
     def __init__(self, container, name, args, log_dir, env=None):
-        super().__init__(name, args, log_dir)
+        self._name_logs(name, args, log_dir)
         self.container = container
-        self.pid_file = f"/tmp/{log_dir.name}-{self.stdout_path.stem}.pid"
+        self.pid_file = f"/tmp/{Path(log_dir).name}-{self.stdout_path.stem}.pid"
         env_args = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
         self._launch(["docker", "exec", *env_args, "-e", "PYTHONUNBUFFERED=1", container.name,
                       "sh", "-c", f'echo $$ > {self.pid_file}; exec python3 "$@"', "sh",
@@ -144,6 +210,67 @@ class DockerProgram(Program):
             script = f"kill -{int(signum)} {pid}"
         subprocess.run(["docker", "exec", self.container.name, "sh", "-c", script],
                        capture_output=True, timeout=STOP_TIMEOUT)
+
+
+# ---------------------------------------------------------------- the broker and the topic
+
+def launcher(*args, env=None, timeout=BROKER_START_TIMEOUT):
+    """broker/launcher.py with these arguments (it takes its port from KAFKA_BOOTSTRAP)."""
+    return subprocess.run([sys.executable, str(LAUNCHER), *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+@contextlib.contextmanager
+def local_broker(env=None):
+    """The launcher's broker for KAFKA_BOOTSTRAP (of `env`, else ours): reused when one already
+    answers there, else started, and then stopped again at the end. Yields the bootstrap."""
+    env = dict(os.environ if env is None else env)
+    bootstrap = env.get("KAFKA_BOOTSTRAP", "localhost:9092")
+    already_up = launcher("status", env=env).returncode == 0
+    started = launcher("start", env=env)
+    if started.returncode != 0:
+        raise RuntimeError("broker/launcher.py could not start the broker: "
+                           + (started.stderr or started.stdout).strip())
+    try:
+        yield bootstrap
+    finally:
+        if not already_up:
+            launcher("stop", env=env)
+
+
+def topic_id(admin, topic):
+    """The topic's id (a recreated topic gets a new one); None while it does not exist."""
+    from kafka.errors import KafkaError
+    try:
+        (described,) = admin.describe_topics([topic])
+    except KafkaError:
+        return None
+    if described.get("error_code"):
+        return None
+    return described.get("topic_id")
+
+
+def wait_for_recreated_topic(admin, topic, previous_id, partitions, timeout=TOPIC_TIMEOUT,
+                             still_going=lambda: True):
+    """Wait until `topic` exists under an id other than `previous_id` (None: any) with a leader
+    for each of its `partitions`; returns the new id. `still_going()` false (the program that
+    recreates it died) ends the wait early with AssertionError."""
+    from kafka.errors import KafkaError
+
+    def recreated():
+        if not still_going():
+            raise AssertionError(f"gave up waiting for {topic}: its producer stopped")
+        new_id = topic_id(admin, topic)
+        if new_id is None or new_id == previous_id:
+            return None
+        try:
+            (described,) = admin.describe_topics([topic])
+        except KafkaError:
+            return None
+        leaders = [p.get("leader_id", -1) for p in described.get("partitions") or []]
+        return new_id if len(leaders) == partitions and min(leaders) >= 0 else None
+
+    return wait_until(recreated, timeout, f"{topic} to be recreated", interval=0.1)
 
 
 # ---------------------------------------------------------------- docker

@@ -11,7 +11,7 @@ import os
 import struct
 import time
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -40,6 +40,10 @@ def wait_until(condition, timeout, what, interval=0.1):
 def new_consumer():
     return KafkaConsumer(bootstrap_servers=[bootstrap()], group_id=None,
                          enable_auto_commit=False, client_id="p7-check")
+
+
+def new_admin():
+    return KafkaAdminClient(bootstrap_servers=[bootstrap()], client_id="p7-check")
 
 
 def end_offsets(partitions=range(PARTITIONS), topic=TOPIC):

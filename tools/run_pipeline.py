@@ -20,15 +20,15 @@ import math
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from p7check import MONTH_NAMES, PARTITIONS, TOPIC, bootstrap
+from tools import harness
+from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC, bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ROOT / "files"
@@ -67,83 +67,74 @@ def say(text):
 
 # ---------------------------------------------------------------- the programs
 
-class Child:
-    """One program of files/, its stdout and stderr in log files."""
+def start_program(name, args, log_dir, env):
+    """One program of files/, its stdout and stderr in LOG_DIR/NAME.out and .err."""
+    return harness.Program(FILES / name, args, log_dir, env=env, cwd=ROOT,
+                           log_name=Path(name).stem)
 
-    def __init__(self, name, args, log_dir, env):
-        self.name = name
-        self.out_path = log_dir / f"{Path(name).stem}.out"
-        self.err_path = log_dir / f"{Path(name).stem}.err"
-        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            # A session of its own: Ctrl-C in the terminal reaches only us, and we stop each
-            # program exactly once, with SIGTERM (a second signal could cut a producer's flush).
-            self.process = subprocess.Popen(
-                [sys.executable, str(FILES / name), *args], stdout=out, stderr=err,
-                stdin=subprocess.DEVNULL, env=env, cwd=ROOT, start_new_session=True)
 
-    def running(self):
-        return self.process.poll() is None
-
-    def stdout(self):
-        try:
-            return self.out_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stderr_tail(self, lines=STDERR_TAIL_LINES):
-        try:
-            text = self.err_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
-
-    def died(self):
-        tail = self.stderr_tail()
-        where = shown(self.err_path)
-        report = f"{self.name} exited unexpectedly (exit code {self.process.returncode})"
-        if tail:
-            return f"{report}; last lines of {where}:\n" + "\n".join(
-                "    " + line for line in tail.splitlines())
-        return f"{report}; {where} is empty"
+def died(program):
+    tail = program.tail(STDERR_TAIL_LINES, separator="\n")
+    where = shown(program.stderr_path)
+    report = f"{program.name} exited unexpectedly (exit code {program.returncode})"
+    if program.stderr.strip():
+        return f"{report}; last lines of {where}:\n" + "\n".join(
+            "    " + line for line in tail.splitlines())
+    return f"{report}; {where} is empty"
 
 
 def stop_children(children):
-    """SIGTERM to each, wait for all until one deadline, then SIGKILL what is left."""
-    for child in children:
-        if child.running():
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SEC
-    for child in children:
-        try:
-            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            say(f"{child.name} did not stop within {STOP_TIMEOUT_SEC} s; killing it")
-            try:
-                # The whole session: consumer.py's worker processes too.
-                os.killpg(child.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.process.wait()
+    """SIGTERM to each (exactly once: a second signal could cut a producer's flush), one
+    deadline for all, then SIGKILL to what is left, consumer.py's workers included."""
+    for program in harness.stop_all(children, STOP_TIMEOUT_SEC):
+        say(f"{program.name} did not stop within {STOP_TIMEOUT_SEC} s; it was killed")
 
 
 def check_alive(children):
     for child in children:
         if not child.running():
-            raise ChildDied(child.died())
+            raise ChildDied(died(child))
 
 
-def wait_for_topic(producer, children):
-    """Wait until the producer printed "Topics:" (the topic is recreated); False if stopped."""
+def current_topic_id():
+    """The topic's id before the producer recreates it (None: none, or no broker yet)."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=[BROKER], client_id="p7-run-pipeline",
+                                 bootstrap_timeout_ms=KAFKA_TIMEOUT_MS)
+    except KafkaError:
+        return None
+    try:
+        return harness.topic_id(admin, TOPIC)
+    finally:
+        admin.close()
+
+
+def wait_for_topic(producer, children, old_topic_id):
+    """Wait until the producer has recreated the topic (a new id, every partition led); False
+    if a stop was requested meanwhile."""
     deadline = time.monotonic() + TOPIC_TIMEOUT_SEC
-    while "Topics:" not in producer.stdout():
-        check_alive(children)
-        if stop_requested:
-            return False
-        if time.monotonic() > deadline:
-            raise ChildDied(f"producer.py did not create the topic within {TOPIC_TIMEOUT_SEC} s "
-                            f"(is the broker at {BROKER} running?); see {producer.err_path}")
-        time.sleep(TICK_SEC)
-    return True
+    admin = None
+    try:
+        while True:
+            check_alive(children)
+            if stop_requested:
+                return False
+            if time.monotonic() > deadline:
+                raise ChildDied(f"producer.py did not create the topic within "
+                                f"{TOPIC_TIMEOUT_SEC} s (is the broker at {BROKER} running?); "
+                                f"see {shown(producer.stderr_path)}")
+            try:
+                admin = admin or KafkaAdminClient(bootstrap_servers=[BROKER],
+                                                  client_id="p7-run-pipeline",
+                                                  bootstrap_timeout_ms=KAFKA_TIMEOUT_MS)
+                harness.wait_for_recreated_topic(admin, TOPIC, old_topic_id, PARTITIONS,
+                                                 timeout=TICK_SEC)
+                return True
+            except (KafkaError, AssertionError):
+                pass  # not yet: look again, after the checks above
+    finally:
+        if admin is not None:
+            admin.close()
 
 
 # ---------------------------------------------------------------- the status line
@@ -293,12 +284,13 @@ def run(args):
     children = []
     status = StatusPrinter(folder, started_at)
     try:
-        producer = Child("producer.py", [], log_dir, env)
+        old_topic_id = current_topic_id()
+        producer = start_program("producer.py", [], log_dir, env)
         children.append(producer)
-        if wait_for_topic(producer, children):
+        if wait_for_topic(producer, children, old_topic_id):
             say("topic ready; starting consumer.py --reset and plot.py")
-            children.append(Child("consumer.py", consumer_args, log_dir, consumer_env))
-            children.append(Child("plot.py", ["--dir", str(folder)], log_dir, env))
+            children.append(start_program("consumer.py", consumer_args, log_dir, consumer_env))
+            children.append(start_program("plot.py", ["--dir", str(folder)], log_dir, env))
             why = supervise(children, status, deadline)
             status.show()  # the final numbers, whatever the terminal
         else:
@@ -307,9 +299,9 @@ def run(args):
         say(f"{why}; stopping {', '.join(child.name for child in children)}")
         stop_children(children)
         for child in children:
-            if child.process.returncode != 0:
-                say(f"note: {child.name} exited with code {child.process.returncode} when "
-                    f"stopped; see {shown(child.err_path)}")
+            if child.returncode != 0:
+                say(f"note: {child.name} exited with code {child.returncode} when "
+                    f"stopped; see {shown(child.stderr_path)}")
         say("stopped")
         return 0
     except ChildDied as err:
