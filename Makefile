@@ -42,4 +42,4 @@ docker-test: venv
 	$(PY) -m pytest -q dockertests
 
 bench: venv broker
-	$(PY) bench/bench.py
+	PYTHONPATH=files $(PY) -m bench.bench

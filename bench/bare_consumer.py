@@ -17,15 +17,12 @@ of what consumer.py pays too.
 import argparse
 import json
 import os
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "files"))
 
-from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+from kafka import KafkaConsumer, TopicPartition
 
-from report_pb2 import Report  # noqa: E402
+from report_pb2 import Report
 
 TOPIC = "temperatures"
 

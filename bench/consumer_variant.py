@@ -10,10 +10,8 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "files"))
 
-import consumer  # noqa: E402
+import consumer
 
 OVERRIDE = json.loads(os.environ.get("P7_BENCH_CONSUMER_KWARGS") or "{}")
 _KafkaConsumer = consumer.KafkaConsumer

@@ -20,19 +20,16 @@ import io
 import itertools
 import json
 import os
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "files"))
 # Our generator never sleeps, whatever the caller's environment says.
 os.environ["WEATHER_DELAY_SEC"] = "0"
 
-from kafka import KafkaProducer  # noqa: E402
+from kafka import KafkaProducer
 
-import producer as p7producer  # noqa: E402  (files/producer.py)
-import weather  # noqa: E402
-from report_pb2 import Report  # noqa: E402
+import producer as p7producer  # files/producer.py (on PYTHONPATH, set by bench.py)
+import weather
+from report_pb2 import Report
 
 SEED = 7
 
