@@ -19,12 +19,10 @@ import json
 import os
 import time
 
-
 from kafka import KafkaConsumer, TopicPartition
 
 from report_pb2 import Report
-
-TOPIC = "temperatures"
+from tools.p7check import TOPIC
 
 
 def main():

@@ -38,7 +38,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,11 +57,9 @@ from broker import launcher as kafka_launcher
 from report_pb2 import Report
 from bench.report import RSS_MARKS, fmt_rate, render
 from tools import harness, p7check
-from tools.harness import ProgramTimeout
+from tools.harness import FILES, ROOT, ProgramTimeout
 from tools.p7check import PARTITIONS, TOPIC
 
-ROOT = Path(__file__).resolve().parents[1]
-FILES = ROOT / "files"
 BENCH = ROOT / "bench"
 
 os.environ.setdefault("KAFKA_BOOTSTRAP", "localhost:9092")

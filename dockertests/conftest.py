@@ -11,15 +11,14 @@ inside it: `nsenter --net=/run/netns/dk make docker-test`.
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from tools import harness, p7check
+from tools.harness import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "p7"                      # the README's tag: `docker build . -t p7`
 README_PORT = 9092                # the README's `-p 9092:9092`
 OUTPUT_PATTERNS = ("partition-*.json*", "birthday.json*", "yearly_trends.png*", "*.tmp",

@@ -13,7 +13,7 @@ import matplotlib.image
 import pytest
 from kafka import KafkaAdminClient
 
-from tools import harness, p7check
+from tools import p7check
 from conftest import ROOT, copy_of_files, logs, run, wait_for_broker
 
 WEATHER_DELAY_SEC = "0.002"     # about 500 days a second: decades within the test

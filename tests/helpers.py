@@ -1,12 +1,8 @@
 """What the tests share besides their fixtures (those are in conftest.py)."""
 
-from pathlib import Path
-
 from tools import harness, p7check
-from tools.harness import free_port, launcher, wait_until  # noqa: F401  (the tests' vocabulary)
-
-ROOT = Path(__file__).resolve().parents[1]
-FILES = ROOT / "files"
+# The tests' vocabulary, defined once in the harness.
+from tools.harness import FILES, ROOT, free_port, launcher, wait_until  # noqa: F401
 
 
 def broker_port():

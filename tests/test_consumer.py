@@ -124,7 +124,7 @@ def test_stats_equal_the_topic_recomputed(produce, run_program, tmp_path):
 
 
 def test_the_two_rounds_hand_over_and_stop_cleanly(run_program, start_producer, tmp_path):
-    start_producer(11, delay=0.0005)
+    producer = start_producer(11, delay=0.0005)
     consumer = run_program("consumer.py", "--dir", tmp_path)
     wait_until(lambda: "round 2" in consumer.stdout or not consumer.running(), 120, "round 2")
     assert consumer.running(), consumer.stderr

@@ -28,10 +28,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from tools import harness
+from tools.harness import FILES, ROOT
 from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC, bootstrap
 
-ROOT = Path(__file__).resolve().parents[1]
-FILES = ROOT / "files"
 DEFAULT_LOG_DIR = ROOT / ".run-logs"
 BROKER = bootstrap()
 PNG_NAME = "yearly_trends.png"
