@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DELAY ?= 0.5
 BIRTHDAY ?= 1997-10-02
 
-.PHONY: venv broker stop clean run test docker-test bench
+.PHONY: venv broker stop clean run test test-fast docker-test bench
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ run: venv broker
 test: venv
 	$(PY) -m pytest -q tests
 	$(PY) autograde.py
+
+# The unit tests alone: no Java, no broker, a few seconds.
+test-fast: venv
+	$(PY) -m pytest -q tests/unit
 
 # The README's Docker section against an image built from the Dockerfile as it is, then
 # autograde.py --docker. Needs a Docker engine (CI brings one up with ../shared/docker/engine.sh).
