@@ -198,16 +198,16 @@ def is_count(value):
 def stats_problem(month, year, stats):
     """What is wrong with the values of one month and year's stats, or None."""
     if not is_count(stats["count"]):
-        return f"a count of {stats['count']!r}"
+        return f"count {stats['count']!r}"
     for key in ("sum", "avg"):
         value = stats[key]
         if not isinstance(value, (int, float)) or isinstance(value, bool) \
                 or not math.isfinite(value):
-            return f"a {key} of {value!r}"
+            return f"{key} {value!r}"
     for key in ("start", "end"):
         # The end dates are the duplicate filter's memory: a bad one would block the partition.
         if date_problem(stats[key], month) or stats[key][:4] != year:
-            return f"a {key} date of {stats[key]!r}"
+            return f"{key} {stats[key]!r}"
     return None
 
 
@@ -369,9 +369,10 @@ class DateFilter:
                 return [(month, date, degrees)]
             self.suspect = (offset, month, date, degrees)
             self.limit = ""  # everything goes through judge() until it is decided
+            why = (f"more than {MAX_GAP.days} days after {self.newest}, the newest date counted"
+                   if self.newest else "the first date of this partition")
             log(self.who, f"partition {self.partition_num} offset {offset}: holding back date "
-                          f"{date} until the next readings confirm it (newest counted: "
-                          f"{self.newest or 'none'})")
+                          f"{date} ({why}) until the next readings confirm it")
             return []
         self.held.append((offset, month, date, degrees))
         suspect_date = self.suspect[2]
@@ -388,13 +389,13 @@ class DateFilter:
         offset, month, date, degrees = suspect
         counted = []
         if accepted:
-            log(self.who, f"partition {self.partition_num} offset {offset}: counted date {date}: "
-                          "the readings after it confirm the jump")
+            log(self.who, f"partition {self.partition_num} offset {offset}: counted date {date}, "
+                          "held back until now: the next readings go on after it")
             self.newest = date
             counted.append((month, date, degrees))
         else:
             log(self.who, f"partition {self.partition_num} offset {offset}: skipped date {date}: "
-                          f"the readings after it go on below it (newest counted: "
+                          "the next readings go on before it (newest counted: "
                           f"{self.newest or 'none'})")
         for reading in held:
             if reading[2] > self.newest:
