@@ -110,9 +110,10 @@ def save_dict_to_json(data, path):
     and after a crash the rename is not undone while the data it points to is missing.
     The temporary file is our own (O_EXCL: never another writer's, never through a symlink)."""
     folder = os.path.dirname(path) or "."
-    fd, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
-                                    dir=folder)
+    tmp_path = None
     try:
+        fd, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                                        dir=folder)
         with os.fdopen(fd, "w") as f:
             os.fchmod(f.fileno(), FILE_MODE)  # mkstemp makes it private to its owner
             json.dump(data, f, indent=2)
@@ -121,11 +122,10 @@ def save_dict_to_json(data, path):
         os.replace(tmp_path, path)
     except OSError as err:
         # A full disk or a file size limit: leave no half-written temporary file behind.
-        try:
+        if tmp_path and os.path.exists(tmp_path):
             os.remove(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise ConsumerError(f"could not write {path}: {err.strerror or err}") from None
+        raise ConsumerError(f"could not write {path} ({err.strerror or err}); it still holds "
+                            "what was saved before") from None
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -235,25 +235,24 @@ def lock_files(paths):
     """Lock each `path`.lock (flock, pid inside) for as long as this process and the workers it
     forks live; the kernel drops the locks when they die, kill -9 included. Refuses, having
     created and changed nothing, when another process holds one of them."""
-    fds = []
+    fds = {}
     try:
         # Existing lock files first, so that a refusal never leaves a new one behind.
         for create in (False, True):
             for path in paths:
-                if path in (taken for taken, _ in fds):
-                    continue
-                fd = open_lock(path + ".lock", create)
-                if fd is not None:
-                    fds.append((path, fd))
-                    take_lock(fd, path)
+                if path not in fds:
+                    fd = open_lock(path + ".lock", create)
+                    if fd is not None:
+                        fds[path] = fd
+                        take_lock(fd, path)
     except BaseException:
-        for _, fd in fds:
+        for fd in fds.values():
             os.close(fd)
         raise
-    for _, fd in fds:
+    for fd in fds.values():
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return [fd for _, fd in fds]
+    return list(fds.values())
 
 
 def open_lock(lock_path, create):

@@ -98,7 +98,7 @@ def test_new_files_start_at_offset_zero_and_only_requested_partitions(run_progra
     fresh_topic()
     consumer = run_program("consumer.py", "0", "2", "--iterations", "2", "--dir", tmp_path)
     assert consumer.wait(timeout=60) == 0, consumer.stderr
-    assert sorted(p.name for p in tmp_path.glob("partition-*")) == \
+    assert sorted(p.name for p in tmp_path.glob("partition-*.json")) == \
         ["partition-0.json", "partition-2.json"]
     assert load(tmp_path / "partition-0.json") == {"partition": 0, "offset": 0}
     assert load(tmp_path / "partition-2.json") == {"partition": 2, "offset": 0}
@@ -107,7 +107,7 @@ def test_new_files_start_at_offset_zero_and_only_requested_partitions(run_progra
 def test_stats_equal_the_topic_recomputed(produce, run_program, tmp_path):
     produce(6000)
     consume_until_caught_up(run_program, tmp_path, [0, 2])
-    assert sorted(p.name for p in tmp_path.glob("partition-*")) == \
+    assert sorted(p.name for p in tmp_path.glob("partition-*.json")) == \
         ["partition-0.json", "partition-2.json"]
     assert_exact(tmp_path, [0, 2])
     data = load(tmp_path / "partition-0.json")

@@ -199,7 +199,7 @@ def test_a_file_that_cannot_be_written_is_named_and_leaves_no_temporary(produce,
                             preexec_fn=limit_file_size)
     assert result.returncode == 1, result.stderr
     line = assert_one_clean_sentence(result.stderr)
-    assert f"could not write {folder / 'partition-0.json'}" in line
+    assert f"could not write {folder / 'partition-0.json'} (File too large)" in line
     assert sorted(p.name for p in folder.iterdir()) == ["partition-0.json",
                                                        "partition-0.json.lock"]
     assert load(folder / "partition-0.json") == {"partition": 0, "offset": 0}

@@ -1,0 +1,169 @@
+"""Soak test for issue #12's data half, run by hand (not part of `make test`):
+
+    KAFKA_BOOTSTRAP=localhost:9300 .venv/bin/python tools/soak_data.py --seconds 300
+
+Against a live producer.py, one `consumer.py 0 1 2 3` owns the partition files while
+- a reader thread parses the live partition files in a tight loop (every read must be JSON),
+- a second consumer.py (one or two partitions, or the two rounds) tries to take over every
+  second and must be refused,
+- a hostile message of a rotating kind is injected every --poison-every seconds,
+- the owner is killed with SIGKILL every --kill-every seconds and restarted at once (it must
+  never be locked out by its dead self).
+At the end the files must equal tools/p7check.py's oracle, and, independently of the date
+rule, every real reading of the producer must be counted exactly once. Prints the figures.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kafka import KafkaProducer
+
+import p7check
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ROOT / "files"
+SECOND_OWNERS = (["0"], ["2", "3"], ["1", "--reset"], [])
+
+
+def report(date, degrees=50.0):
+    encoded = date.encode()
+    return bytes([0x0A, len(encoded)]) + encoded + b"\x11" + struct.pack("<d", degrees)
+
+
+# (name, key, value): far-ahead dates, bad dates, bad values, an old replay.
+POISONS = [
+    ("far future", b"December", report("2999-12-31")),
+    ("year 9999", b"March", report("9999-03-31")),
+    ("ISO week date", b"May", report("1990-W20-1")),
+    ("30 February", b"February", report("1990-02-30")),
+    ("month of another key", b"June", report("1990-07-01")),
+    ("null value", b"July", None),
+    ("not a protobuf", b"August", b"\xff\xfe garbage"),
+    ("1e308 degrees", b"September", report("1990-09-01", 1e308)),
+    ("NaN degrees", b"October", report("1990-10-01", float("nan"))),
+    ("an old replay", b"January", report("1990-01-01")),
+]
+
+
+def start(name, *args, folder, env):
+    log = open(folder / f"{name}-{time.monotonic_ns()}.log", "w")
+    return subprocess.Popen([sys.executable, str(FILES / name), *args], stdout=log,
+                            stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL), log
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--poison-every", type=float, default=2)
+    parser.add_argument("--kill-every", type=float, default=10)
+    args = parser.parse_args()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", WEATHER_DELAY_SEC="0.002")
+    work = Path(tempfile.mkdtemp(prefix="p7-soak-"))
+    data_dir = work / "d"
+    data_dir.mkdir()
+
+    producer, _ = start("producer.py", "--seed", "21", folder=work, env=env)
+    p7check.wait_until(lambda: sum(p7check.end_offsets().values()) > 400, 60, "the producer")
+    owner, _ = start("consumer.py", "0", "1", "2", "3", "--dir", str(data_dir), folder=work,
+                     env=env)
+    reads, failures, stop_reading = [0], [], threading.Event()
+
+    def read_constantly():
+        while not stop_reading.is_set():
+            for path in data_dir.glob("partition-?.json"):
+                try:
+                    json.loads(path.read_text())
+                    reads[0] += 1
+                except json.JSONDecodeError as err:
+                    failures.append(f"{path.name}: {err}")
+
+    reader = threading.Thread(target=read_constantly, daemon=True)
+    reader.start()
+    injector = KafkaProducer(bootstrap_servers=p7check.bootstrap(), acks="all")
+    injected, refused, not_refused, kills, lockouts = set(), 0, [], 0, 0
+    poisons = itertools.cycle(POISONS)
+    deadline = time.monotonic() + args.seconds
+    next_poison = next_kill = time.monotonic()
+    for attempt in itertools.count():
+        if time.monotonic() > deadline:
+            break
+        if time.monotonic() >= next_poison:
+            name, key, value = next(poisons)
+            meta = injector.send(p7check.TOPIC, key=key, value=value).get(timeout=30)
+            injected.add((meta.partition, meta.offset))
+            next_poison += args.poison_every
+        if time.monotonic() >= next_kill and attempt:
+            owner.send_signal(signal.SIGKILL)
+            owner.wait()
+            kills += 1
+            owner, _ = start("consumer.py", "0", "1", "2", "3", "--dir", str(data_dir),
+                               folder=work, env=env)
+            next_kill += args.kill_every
+        second = subprocess.run([sys.executable, str(FILES / "consumer.py"),
+                                 *SECOND_OWNERS[attempt % len(SECOND_OWNERS)],
+                                 "--dir", str(data_dir)], capture_output=True, text=True,
+                                env=env, timeout=60)
+        if second.returncode == 1 and "kept by process" in second.stderr:
+            refused += 1
+        else:
+            not_refused.append(second.stderr.strip()[-300:])
+        if owner.poll() is not None:
+            lockouts += 1  # the restarted owner exited: it was locked out (or failed)
+            owner, _ = start("consumer.py", "0", "1", "2", "3", "--dir", str(data_dir),
+                             folder=work, env=env)
+    injector.close()
+    producer.send_signal(signal.SIGTERM)
+    producer.wait(timeout=60)
+    ends = p7check.end_offsets()
+
+    def caught_up():
+        offsets = {}
+        for n in range(p7check.PARTITIONS):
+            try:
+                offsets[n] = json.loads((data_dir / f"partition-{n}.json").read_text())["offset"]
+            except (OSError, ValueError, KeyError):
+                return False
+        return offsets == ends
+
+    p7check.wait_until(caught_up, 300, "the owner to catch up")
+    owner.send_signal(signal.SIGTERM)
+    owner_exit = owner.wait(timeout=60)
+    stop_reading.set()
+    reader.join()
+
+    problems, real_readings = [], 0
+    for n in range(p7check.PARTITIONS):
+        path = data_dir / f"partition-{n}.json"
+        offset, found = p7check.check_partition_file(path, n)
+        problems += [f"partition {n}: {p}" for p in found]
+        data = json.loads(path.read_text())
+        real_dates = {p7check.decode(record)[1] for record in p7check.read_partition(n, offset)
+                      if (n, record.offset) not in injected}
+        counted = sum(stats["count"] for month, years in data.items()
+                      if month not in ("partition", "offset") for stats in years.values())
+        real_readings += len(real_dates)
+        if counted != len(real_dates):
+            problems.append(f"partition {n}: counted {counted} of {len(real_dates)} real dates")
+    print(f"{args.seconds:.0f} s, {sum(ends.values())} messages: {len(injected)} hostile "
+          f"messages of {len(POISONS)} kinds injected; {refused} second owners refused, "
+          f"{len(not_refused)} not; {kills} kill -9 of the owner, {lockouts} restarts locked "
+          f"out; {reads[0]} concurrent reads, {len(failures)} invalid; {real_readings} real "
+          f"readings, oracle problems: {len(problems)}; owner exit {owner_exit}")
+    for line in (not_refused + failures + problems)[:10]:
+        print("  " + line)
+    print(f"logs in {work}")
+    return 0 if not (not_refused or failures or problems or lockouts or owner_exit) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
