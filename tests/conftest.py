@@ -142,3 +142,15 @@ def assert_one_clean_sentence(stderr):
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     assert lines, "nothing was reported on stderr"
     return lines[-1]
+
+
+def assert_checkpoint_refused(run_program, folder, complaint, content):
+    """consumer.py 1 refuses partition-1.json holding `content` in one sentence naming it and
+    the complaint, and leaves it as it was."""
+    path = folder / "partition-1.json"
+    path.write_text(content)
+    consumer = run_program("consumer.py", "1", "--dir", folder)
+    assert consumer.wait(timeout=60) == 1
+    line = assert_one_clean_sentence(consumer.stderr)
+    assert complaint in line and str(path) in line
+    assert path.read_text() == content

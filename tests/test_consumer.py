@@ -10,7 +10,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
 import p7check
-from conftest import assert_one_clean_sentence, free_port, wait_until
+from conftest import (assert_checkpoint_refused, assert_one_clean_sentence, free_port,
+                      wait_until)
 
 
 def load(path):
@@ -227,13 +228,7 @@ def test_malformed_messages_are_logged_and_skipped(run_program, tmp_path):
 def test_a_bad_checkpoint_is_refused_and_left_untouched(run_program, tmp_path, content,
                                                        complaint):
     fresh_topic()
-    path = tmp_path / "partition-1.json"
-    path.write_text(content)
-    consumer = run_program("consumer.py", "1", "--dir", tmp_path)
-    assert consumer.wait(timeout=60) == 1
-    line = assert_one_clean_sentence(consumer.stderr)
-    assert complaint in line and str(path) in line
-    assert path.read_text() == content
+    assert_checkpoint_refused(run_program, tmp_path, complaint, content)
 
 
 def test_an_offset_beyond_the_end_is_set_aside_and_counted_afresh(produce, run_program,
