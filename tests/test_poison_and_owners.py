@@ -54,6 +54,16 @@ def some_topic(broker):
     fresh_topic()
 
 
+def send_january_then_count(run_program, folder, dates, decision, expected):
+    """Send January `dates` to partition 1, consume it to its end: `decision` is logged, the
+    year of the last date has (count, start, end) == expected, and p7check agrees."""
+    send(reports("January", *dates), partition=1)
+    consumer = consume_until_caught_up(run_program, folder, [1])
+    assert decision in consumer.stderr
+    assert counted_dates(year_stats(folder, 1, "January", dates[-1][:4])) == expected
+    assert_exact(folder, [1])
+
+
 # ---------------------------------------------------------------- poison dates (item 1)
 
 def test_the_issues_poison_dates_cost_no_reading(run_program, tmp_path):
@@ -90,12 +100,8 @@ def test_a_genuine_jump_is_held_then_counted(run_program, tmp_path):
     assert held["offset"] == 3 and "1995" not in held["January"], held
     assert_exact(tmp_path, [1])
 
-    send(reports("January", "1995-01-03"), partition=1)
-    consumer = consume_until_caught_up(run_program, tmp_path, [1])
-    assert "offset 3: counted date 1995-01-01" in consumer.stderr
-    assert counted_dates(year_stats(tmp_path, 1, "January", "1995")) == (3, "1995-01-01",
-                                                                         "1995-01-03")
-    assert_exact(tmp_path, [1])
+    send_january_then_count(run_program, tmp_path, ["1995-01-03"],
+                            "offset 3: counted date 1995-01-01", (3, "1995-01-01", "1995-01-03"))
 
 
 def test_kill_9_while_a_poison_is_held_stays_exact(run_program, tmp_path):
@@ -109,12 +115,8 @@ def test_kill_9_while_a_poison_is_held_stays_exact(run_program, tmp_path):
     consumer.wait()
     assert_exact(tmp_path, [1])
 
-    send(reports("January", "1990-01-04", "1990-01-05"), partition=1)
-    consumer = consume_until_caught_up(run_program, tmp_path, [1])
-    assert "offset 3: skipped date 2999-01-01" in consumer.stderr
-    assert counted_dates(year_stats(tmp_path, 1, "January", "1990")) == (5, "1990-01-01",
-                                                                         "1990-01-05")
-    assert_exact(tmp_path, [1])
+    send_january_then_count(run_program, tmp_path, ["1990-01-04", "1990-01-05"],
+                            "offset 3: skipped date 2999-01-01", (5, "1990-01-01", "1990-01-05"))
 
 
 def test_poison_in_a_live_stream_costs_no_real_reading(run_program, tmp_path):
