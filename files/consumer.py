@@ -9,18 +9,23 @@ Each partition-N.json holds the per month and year stats *and* the offset they w
 to, and is replaced atomically. Stats and checkpoint therefore always agree: a consumer killed at
 any instant restarts from the offset of the file it left, so no message is lost or counted twice.
 Dates that are not after the last date already counted in a partition are the producer's
-duplicates and are skipped.
+duplicates and are skipped; a date far ahead of its partition's stream is held back until the
+readings after it confirm it (README: "How exactly-once works here"). One consumer.py owns a
+partition at a time: partition-N.json.lock says which.
 """
 
 import argparse
 import ctypes
 import datetime
+import errno
+import fcntl
 import json
 import math
 import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 
 from google.protobuf.message import DecodeError
@@ -45,6 +50,15 @@ ROUND_WORKERS = ([0, 1], [2, 3])
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 STAT_KEYS = ("count", "sum", "avg", "end", "start")
+# Daily highs in degrees Fahrenheit; the records on Earth are -128.6 and 134. Beyond this range a
+# reading is not a temperature, and a few 1e308s would overflow the sums to Infinity.
+LOWEST_DEGREES = -200.0
+HIGHEST_DEGREES = 200.0
+# A partition holds only some months, so its stream can legitimately skip ~11 months. A date
+# further ahead than this is a suspect, held back until CONFIRMATIONS later readings agree.
+MAX_GAP = datetime.timedelta(days=400)
+CONFIRMATIONS = 2
+FILE_MODE = 0o644
 
 # Optional (--birthday or P7_BIRTHDAY): the stats workers also produce every counted reading of
 # that day to a second topic, and one more process keeps birthday.json from it.
@@ -91,18 +105,38 @@ def partition_path(out_dir, partition_num):
 
 def save_dict_to_json(data, path):
     """Replace `path` atomically and durably: readers see the old or the new file, never a mix,
-    and after a crash the rename is not undone while the data it points to is missing."""
-    tmp_path = path + ".tmp"
-    with open(tmp_path, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp_path, path)
-    dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    and after a crash the rename is not undone while the data it points to is missing.
+    The temporary file is our own (O_EXCL: never another writer's, never through a symlink)."""
+    folder = os.path.dirname(path) or "."
+    tmp_path = None
+    try:
+        fd, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                                        dir=folder)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), FILE_MODE)  # mkstemp makes it private to its owner
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except OSError as err:
+        # A full disk or a file size limit: leave no half-written temporary file behind.
+        if tmp_path and os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise ConsumerError(f"could not write {path} ({err.strerror or err}); it still holds "
+                            "what was saved before") from None
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def temporary_files(path):
+    """The temporary files save_dict_to_json leaves when killed mid-write (and the old name)."""
+    folder = os.path.dirname(path) or "."
+    prefix = os.path.basename(path) + "."
+    return [os.path.join(folder, name) for name in os.listdir(folder)
+            if name.startswith(prefix) and name.endswith(".tmp")]
 
 
 def fresh_partition(partition_num):
@@ -139,7 +173,7 @@ def checkpoint_problem(data, partition_num):
     if data.get("partition") != partition_num:
         return f"belongs to partition {data.get('partition')!r}, not {partition_num}"
     offset = data.get("offset")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not is_count(offset):
         return f"has no valid offset (found {offset!r})"
     for key, years in data.items():
         if key in ("partition", "offset"):
@@ -149,6 +183,29 @@ def checkpoint_problem(data, partition_num):
         for year, stats in years.items():
             if not isinstance(stats, dict) or any(k not in stats for k in STAT_KEYS):
                 return f"has incomplete stats for {key} {year}"
+            problem = stats_problem(key, year, stats)
+            if problem:
+                return f"has {problem} for {key} {year}"
+    return None
+
+
+def is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def stats_problem(month, year, stats):
+    """What is wrong with the values of one month and year's stats, or None."""
+    if not is_count(stats["count"]):
+        return f"count {stats['count']!r}"
+    for key in ("sum", "avg"):
+        value = stats[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                or not math.isfinite(value):
+            return f"{key} {value!r}"
+    for key in ("start", "end"):
+        # The end dates are the duplicate filter's memory: a bad one would block the partition.
+        if date_problem(stats[key], month) or stats[key][:4] != year:
+            return f"{key} {stats[key]!r}"
     return None
 
 
@@ -170,7 +227,79 @@ def set_aside(path):
     return target
 
 
+# ---------------------------------------------------------------- owners
+
+def lock_files(paths):
+    """Lock each `path`.lock (flock, pid inside) for as long as this process and the workers it
+    forks live; the kernel drops the locks when they die, kill -9 included. Refuses, having
+    created and changed nothing, when another process holds one of them."""
+    fds = {}
+    try:
+        # Existing lock files first, so that a refusal never leaves a new one behind.
+        for create in (False, True):
+            for path in paths:
+                if path not in fds:
+                    fd = open_lock(path + ".lock", create)
+                    if fd is not None:
+                        fds[path] = fd
+                        take_lock(fd, path)
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    for fd in fds.values():
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return list(fds.values())
+
+
+def open_lock(lock_path, create):
+    flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    try:
+        return os.open(lock_path, flags, FILE_MODE)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ConsumerError(f"{lock_path} is a symbolic link; it was left untouched: "
+                                "remove it") from None
+        raise ConsumerError(f"cannot open {lock_path}: {err.strerror}") from None
+
+
+def take_lock(fd, path):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConsumerError(f"{os.path.basename(path)} in {os.path.dirname(path)} is kept by "
+                            f"process {lock_owner(fd)}, which is still running") from None
+
+
+def lock_owner(fd):
+    """The pid written in a lock file (its owner may only just have taken it)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.05)
+    return "(pid unknown)"
+
+
 # ---------------------------------------------------------------- messages and stats
+
+def date_problem(date, month):
+    """Why `date` is not a real YYYY-MM-DD date of `month`, or None."""
+    try:
+        parsed = datetime.date.fromisoformat(date)
+    except (TypeError, ValueError):
+        parsed = None
+    # Of the forms fromisoformat takes, only YYYY-MM-DD has 10 characters and a dash at
+    # index 7 (1990-W20-1 has not); cheaper than a regular expression on the hot path.
+    if parsed is None or len(date) != 10 or date[7] != "-":
+        return f"date {date!r} is not a YYYY-MM-DD calendar date"
+    if MONTHS[parsed.month - 1] != month:
+        return f"date {date!r} does not belong to key {month!r}"
+    return None
+
 
 def parse_message(message):
     """(month, date, degrees) of a message, or MalformedMessage saying what is wrong."""
@@ -185,14 +314,12 @@ def parse_message(message):
     except DecodeError:
         raise MalformedMessage("value is not a Report protobuf") from None
     date = report.date
-    try:
-        parsed = datetime.date.fromisoformat(date)
-    except ValueError:
-        raise MalformedMessage(f"date {date!r} is not YYYY-MM-DD") from None
-    if len(date) != 10 or MONTHS[parsed.month - 1] != month:
-        raise MalformedMessage(f"date {date!r} does not belong to key {month!r}")
-    if not math.isfinite(report.degrees):
-        raise MalformedMessage(f"degrees {report.degrees!r} is not a number")
+    problem = date_problem(date, month)
+    if problem:
+        raise MalformedMessage(problem)
+    if not LOWEST_DEGREES <= report.degrees <= HIGHEST_DEGREES:  # NaN fails both
+        raise MalformedMessage(f"degrees {report.degrees!r} is outside {LOWEST_DEGREES:g}.."
+                               f"{HIGHEST_DEGREES:g}")
     return month, date, report.degrees
 
 
@@ -208,9 +335,86 @@ def update_stats(data, month, date, degrees):
     stats["end"] = date
 
 
-def apply_messages(data, newest_date, messages, partition_nums, on_counted=None):
-    """Count each message's reading once into `data`; return the newest date counted.
+class DateFilter:
+    """Which valid readings of one partition are counted (README: "How exactly-once works here").
+
+    A reading not after `newest` is a duplicate. One within MAX_GAP after it is counted (the fast
+    path, in apply_messages). Any other, or the first of an empty partition, is a suspect: it and
+    the readings after it are held back, not counted, until the next CONFIRMATIONS readings newer
+    than `newest` (copies of the suspect aside) decide it. One of them between `newest` and the
+    suspect rejects it (the stream carries on below it); all of them after it accept it (a genuine
+    jump, e.g. retention deleted older data). The checkpoint stays at the suspect meanwhile."""
+
+    def __init__(self, partition_num, newest, who):
+        self.partition_num = partition_num
+        self.who = who
+        self.newest = newest  # the newest date counted, "" if none
+        self.limit = ""       # readings up to this date are counted at once ("": none)
+        self.suspect = None   # (offset, month, date, degrees) held back
+        self.held = []        # the readings after the suspect that are newer than `newest`
+        self.confirmations = 0
+
+    def checkpoint(self, position):
+        """The offset partition-N.json may say: never past a reading not yet decided."""
+        return self.suspect[0] if self.suspect else position
+
+    def judge(self, offset, month, date, degrees):
+        """A valid reading newer than `newest` that the fast path did not take: returns the
+        readings to count now, in order (updating `newest`)."""
+        if self.suspect is None:
+            self.limit = plausible_limit(self.newest)
+            if date <= self.limit:
+                self.newest = date
+                return [(month, date, degrees)]
+            self.suspect = (offset, month, date, degrees)
+            self.limit = ""  # everything goes through judge() until it is decided
+            why = (f"more than {MAX_GAP.days} days after {self.newest}, the newest date counted"
+                   if self.newest else "the first date of this partition")
+            log(self.who, f"partition {self.partition_num} offset {offset}: holding back date "
+                          f"{date} ({why}) until the next readings confirm it")
+            return []
+        self.held.append((offset, month, date, degrees))
+        suspect_date = self.suspect[2]
+        if date == suspect_date:
+            return []  # a copy of the suspect says nothing about it
+        self.confirmations += 1
+        if date > suspect_date and self.confirmations < CONFIRMATIONS:
+            return []
+        return self.decide(accepted=date > suspect_date)
+
+    def decide(self, accepted):
+        suspect, held = self.suspect, self.held
+        self.suspect, self.held, self.confirmations = None, [], 0
+        offset, month, date, degrees = suspect
+        counted = []
+        if accepted:
+            log(self.who, f"partition {self.partition_num} offset {offset}: counted date {date}, "
+                          "held back until now: the next readings go on after it")
+            self.newest = date
+            counted.append((month, date, degrees))
+        else:
+            log(self.who, f"partition {self.partition_num} offset {offset}: skipped date {date}: "
+                          "the next readings go on before it (newest counted: "
+                          f"{self.newest or 'none'})")
+        for reading in held:
+            if reading[2] > self.newest:
+                counted.extend(self.judge(*reading))
+        return counted
+
+
+def plausible_limit(newest):
+    if not newest:
+        return ""
+    try:
+        return (datetime.date.fromisoformat(newest) + MAX_GAP).isoformat()
+    except OverflowError:
+        return "9999-12-31"
+
+
+def apply_messages(data, dates, messages, partition_nums, on_counted=None):
+    """Count each message's reading once into `data`, as DateFilter `dates` decides.
     `on_counted(date, degrees)` hears of every reading that was counted."""
+    older, first_older = 0, None
     for message in messages:
         try:
             month, date, degrees = parse_message(message)
@@ -218,13 +422,27 @@ def apply_messages(data, newest_date, messages, partition_nums, on_counted=None)
             log(partition_nums, f"partition {message.partition} offset {message.offset}: "
                                 f"skipped a malformed message: {err}")
             continue
-        if date <= newest_date:
-            continue  # a duplicate from a producer retry (or the generator's 5%)
-        update_stats(data, month, date, degrees)
-        newest_date = date
-        if on_counted is not None:
-            on_counted(date, degrees)
-    return newest_date
+        if date <= dates.newest:
+            # Equal: a duplicate from a producer retry (or the generator's 5%). Older: a replay,
+            # or a reading behind a date counted before; summed up below, not one line each.
+            if date < dates.newest:
+                older += 1
+                first_older = first_older if first_older is not None else message.offset
+            continue
+        if date <= dates.limit:  # the fast path: the stream going on as usual
+            dates.newest = date
+            update_stats(data, month, date, degrees)
+            if on_counted is not None:
+                on_counted(date, degrees)
+            continue
+        for month, date, degrees in dates.judge(message.offset, month, date, degrees):
+            update_stats(data, month, date, degrees)
+            if on_counted is not None:
+                on_counted(date, degrees)
+    if older:
+        log(partition_nums, f"partition {dates.partition_num} offset {first_older}: skipped "
+                            f"{older} reading(s) of this batch dated before the newest counted "
+                            f"date {dates.newest}")
 
 
 # ---------------------------------------------------------------- Kafka
@@ -303,7 +521,8 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
         partitions = {n: load_partition(n, out_dir) for n in partition_nums_to_consume}
         seek_to_checkpoints(consumer, partitions, out_dir, partition_nums_to_consume)
         # After the seek: a file set aside there must not leave its dates behind.
-        newest_dates = {n: last_date(data) for n, data in partitions.items()}
+        dates = {n: DateFilter(n, last_date(data), partition_nums_to_consume)
+                 for n, data in partitions.items()}
         log(partition_nums_to_consume, "resuming at offsets "
             + ", ".join(f"{n}:{partitions[n]['offset']}" for n in partition_nums_to_consume))
 
@@ -313,14 +532,13 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
             batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
             for tp, messages in batch.items():
                 n = tp.partition
-                newest_dates[n] = apply_messages(partitions[n], newest_dates[n], messages,
-                                                 partition_nums_to_consume,
-                                                 publisher and publisher.counted)
+                apply_messages(partitions[n], dates[n], messages, partition_nums_to_consume,
+                               publisher and publisher.counted)
                 if publisher:
                     # Acknowledged before the checkpoint moves past them: a crash in between
                     # only publishes them again, which the year-keyed birthday.json absorbs.
                     publisher.flush()
-                partitions[n]["offset"] = consumer.position(tp)
+                partitions[n]["offset"] = dates[n].checkpoint(consumer.position(tp))
                 save_dict_to_json(partitions[n], partition_path(out_dir, n))
             if max_iterations is not None:
                 iteration_count += 1
@@ -611,21 +829,28 @@ def parse_args(argv):
 
 def reset_files(paths):
     for path in paths:
-        for leftover in (path, path + ".tmp"):
-            if os.path.exists(leftover):
+        for leftover in [path] + temporary_files(path):
+            if os.path.lexists(leftover):
                 os.remove(leftover)
 
 
 def main(argv=None):
     args = parse_args(argv)
     partition_nums = args.partitions or list(range(PARTITIONS))
+    paths = [partition_path(args.dir, n) for n in partition_nums]
+    try:
+        # Held until we exit, across both rounds; the forked workers inherit them.
+        locks = lock_files(paths)
+    except ConsumerError as err:
+        log(partition_nums, f"error: {err}: stop that one first, or use another --dir")
+        return 1
+    birthday_lock = keep_birthdays(args.dir, partition_nums) if args.birthday else None
     if args.reset:
-        paths = [partition_path(args.dir, n) for n in partition_nums]
-        if args.birthday and not args.partitions:
+        if birthday_lock and not args.partitions:
             paths.append(os.path.join(args.dir, BIRTHDAY_FILE))
         reset_files(paths)
     install_stop_handlers()
-    subscriber = start_process(birthday_main, args.birthday, args.dir) if args.birthday else None
+    subscriber = start_process(birthday_main, args.birthday, args.dir) if birthday_lock else None
     status = 1
     try:
         if args.partitions:
@@ -636,7 +861,20 @@ def main(argv=None):
     finally:
         if subscriber:
             status = max(status, stop_processes([subscriber]))
+        for fd in locks + (birthday_lock or []):
+            os.close(fd)
     return status
+
+
+def keep_birthdays(out_dir, partition_nums):
+    """The lock of birthday.json, or None when another consumer.py keeps it: two of them share a
+    folder legitimately (consumer.py 0 1 and 2 3); the second one's workers still publish."""
+    try:
+        return lock_files([os.path.join(out_dir, BIRTHDAY_FILE)])
+    except ConsumerError as err:
+        log(partition_nums, f"{err}: this run keeps no birthday.json (its workers still "
+                            "publish the birthday readings, which that process takes in)")
+        return None
 
 
 if __name__ == "__main__":

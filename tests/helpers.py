@@ -1,5 +1,12 @@
 """What the tests share besides their fixtures (those are in conftest.py)."""
 
+import json
+import signal
+import struct
+import time
+
+from kafka import KafkaAdminClient
+
 from tools import harness, p7check
 # The tests' vocabulary, defined once in the harness.
 from tools.harness import FILES, ROOT, free_port, launcher, wait_until  # noqa: F401
@@ -37,3 +44,84 @@ def assert_one_clean_sentence(stderr):
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     assert lines, "nothing was reported on stderr"
     return lines[-1]
+
+
+def assert_checkpoint_refused(run_program, folder, complaint, content):
+    """consumer.py 1 refuses partition-1.json holding `content` in one sentence naming it and
+    the complaint, and leaves it as it was."""
+    path = folder / "partition-1.json"
+    path.write_text(content)
+    consumer = run_program("consumer.py", "1", "--dir", folder)
+    assert consumer.wait(timeout=60) == 1
+    line = assert_one_clean_sentence(consumer.stderr)
+    assert complaint in line and str(path) in line
+    assert path.read_text() == content
+
+
+# ---------------------------------------------------------------- partition files
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def offsets_in(folder, partitions):
+    offsets = {}
+    for n in partitions:
+        try:
+            offsets[n] = load(folder / f"partition-{n}.json")["offset"]
+        except (FileNotFoundError, KeyError):
+            offsets[n] = -1
+    return offsets
+
+
+def caught_up(folder, partitions):
+    ends = p7check.end_offsets(partitions)
+    return all(offsets_in(folder, [n])[n] == ends[n] for n in partitions)
+
+
+def assert_exact(folder, partitions):
+    for n in partitions:
+        offset, problems = p7check.check_partition_file(folder / f"partition-{n}.json", n)
+        assert not problems, f"partition-{n}.json at offset {offset}: {problems[:5]}"
+
+
+def consume_until_caught_up(run_program, folder, partitions, *extra):
+    consumer = run_program("consumer.py", *partitions, "--dir", folder, *extra)
+    wait_until(lambda: caught_up(folder, partitions) or not consumer.running(), 120,
+               f"partitions {partitions} to catch up")
+    assert consumer.stop() == 0, consumer.stderr
+    return consumer
+
+
+def kill_9_mid_run(run_program, folder, rng, *extra):
+    """Start consumer.py on every partition, let it make progress, then kill -9 it at an
+    arbitrary instant: mid-batch, mid-write, between files."""
+    consumer = run_program("consumer.py", "0", "1", "2", "3", "--dir", folder, *extra)
+    progress = sum(offsets_in(folder, range(4)).values())
+    wait_until(lambda: sum(offsets_in(folder, range(4)).values()) > progress, 60,
+               "the consumer to make progress")
+    time.sleep(rng.uniform(0.0, 0.4))
+    consumer.process.send_signal(signal.SIGKILL)
+    consumer.wait()
+
+
+def fresh_topic():
+    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
+    try:
+        p7check.recreate_empty_topic(admin)
+    finally:
+        admin.close()
+
+
+def report_bytes(date, degrees):
+    """A Report's bytes written by hand (fields 1 and 2), so that any date can be sent."""
+    encoded = date.encode()
+    return bytes([0x0A, len(encoded)]) + encoded + b"\x11" + struct.pack("<d", degrees)
+
+
+def assert_birthdays_exact(folder, birthday):
+    offsets = offsets_in(folder, range(4))
+    expected = p7check.expected_birthdays(birthday, offsets)
+    assert load(folder / "birthday.json") == expected
+    return expected

@@ -44,7 +44,7 @@ def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
                                                   "birthday.json*", "yearly_trends.png*"))
     consumer = submission / "consumer.py"
     source = consumer.read_text()
-    duplicate_filter = "if date <= newest_date:"
+    duplicate_filter = "if date <= dates.newest:"
     assert source.count(duplicate_filter) == 1, "the duplicate filter of consumer.py moved: " \
                                                 "update this test's substitution"
     consumer.write_text(source.replace(duplicate_filter, "if False:  # broken by the test"))

@@ -2,20 +2,13 @@
 
 import random
 
-from helpers import wait_until
+from helpers import (assert_birthdays_exact, caught_up, consume_until_caught_up, kill_9_mid_run,
+                     load, wait_until)
 from tools import p7check
-from test_consumer import caught_up, consume_until_caught_up, kill_9_mid_run, load, offsets_in
 
 
 def birthday_messages():
     return p7check.end_offsets([0], topic="birthday-temperatures")[0]
-
-
-def assert_birthdays_exact(folder, birthday):
-    offsets = offsets_in(folder, range(4))
-    expected = p7check.expected_birthdays(birthday, offsets)
-    assert load(folder / "birthday.json") == expected
-    return expected
 
 
 def test_birthday_json_has_every_year_of_that_day(produce, run_program, tmp_path):

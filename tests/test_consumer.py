@@ -4,67 +4,14 @@ import json
 import random
 import signal
 import threading
-import time
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from helpers import assert_one_clean_sentence, free_port, wait_until
+from helpers import (assert_checkpoint_refused, assert_exact, assert_one_clean_sentence,
+                     consume_until_caught_up, free_port, fresh_topic, kill_9_mid_run, load,
+                     offsets_in, report_bytes, wait_until)
 from tools import p7check
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def offsets_in(folder, partitions):
-    offsets = {}
-    for n in partitions:
-        try:
-            offsets[n] = load(folder / f"partition-{n}.json")["offset"]
-        except (FileNotFoundError, KeyError):
-            offsets[n] = -1
-    return offsets
-
-
-def caught_up(folder, partitions):
-    ends = p7check.end_offsets(partitions)
-    return all(offsets_in(folder, [n])[n] == ends[n] for n in partitions)
-
-
-def assert_exact(folder, partitions):
-    for n in partitions:
-        offset, problems = p7check.check_partition_file(folder / f"partition-{n}.json", n)
-        assert not problems, f"partition-{n}.json at offset {offset}: {problems[:5]}"
-
-
-def consume_until_caught_up(run_program, folder, partitions, *extra):
-    consumer = run_program("consumer.py", *partitions, "--dir", folder, *extra)
-    wait_until(lambda: caught_up(folder, partitions) or not consumer.running(), 120,
-               f"partitions {partitions} to catch up")
-    assert consumer.stop() == 0, consumer.stderr
-    return consumer
-
-
-def kill_9_mid_run(run_program, folder, rng, *extra):
-    """Start consumer.py on every partition, let it make progress, then kill -9 it at an
-    arbitrary instant: mid-batch, mid-write, between files."""
-    consumer = run_program("consumer.py", "0", "1", "2", "3", "--dir", folder, *extra)
-    progress = sum(offsets_in(folder, range(4)).values())
-    wait_until(lambda: sum(offsets_in(folder, range(4)).values()) > progress, 60,
-               "the consumer to make progress")
-    time.sleep(rng.uniform(0.0, 0.4))
-    consumer.process.send_signal(signal.SIGKILL)
-    consumer.wait()
-
-
-def fresh_topic():
-    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
-    try:
-        p7check.recreate_empty_topic(admin)
-    finally:
-        admin.close()
 
 
 # ---------------------------------------------------------------- command line
@@ -98,7 +45,7 @@ def test_new_files_start_at_offset_zero_and_only_requested_partitions(run_progra
     fresh_topic()
     consumer = run_program("consumer.py", "0", "2", "--iterations", "2", "--dir", tmp_path)
     assert consumer.wait(timeout=60) == 0, consumer.stderr
-    assert sorted(p.name for p in tmp_path.glob("partition-*")) == \
+    assert sorted(p.name for p in tmp_path.glob("partition-*.json")) == \
         ["partition-0.json", "partition-2.json"]
     assert load(tmp_path / "partition-0.json") == {"partition": 0, "offset": 0}
     assert load(tmp_path / "partition-2.json") == {"partition": 2, "offset": 0}
@@ -107,7 +54,7 @@ def test_new_files_start_at_offset_zero_and_only_requested_partitions(run_progra
 def test_stats_equal_the_topic_recomputed(produce, run_program, tmp_path):
     produce(6000)
     consume_until_caught_up(run_program, tmp_path, [0, 2])
-    assert sorted(p.name for p in tmp_path.glob("partition-*")) == \
+    assert sorted(p.name for p in tmp_path.glob("partition-*.json")) == \
         ["partition-0.json", "partition-2.json"]
     assert_exact(tmp_path, [0, 2])
     data = load(tmp_path / "partition-0.json")
@@ -186,12 +133,6 @@ def send_raw(messages):
         producer.close()
 
 
-def report_bytes(date, degrees):
-    import struct
-    encoded = date.encode()
-    return bytes([0x0A, len(encoded)]) + encoded + b"\x11" + struct.pack("<d", degrees)
-
-
 def test_malformed_messages_are_logged_and_skipped(run_program, tmp_path):
     fresh_topic()
     send_raw([
@@ -225,13 +166,7 @@ def test_malformed_messages_are_logged_and_skipped(run_program, tmp_path):
 def test_a_bad_checkpoint_is_refused_and_left_untouched(run_program, tmp_path, content,
                                                        complaint):
     fresh_topic()
-    path = tmp_path / "partition-1.json"
-    path.write_text(content)
-    consumer = run_program("consumer.py", "1", "--dir", tmp_path)
-    assert consumer.wait(timeout=60) == 1
-    line = assert_one_clean_sentence(consumer.stderr)
-    assert complaint in line and str(path) in line
-    assert path.read_text() == content
+    assert_checkpoint_refused(run_program, tmp_path, complaint, content)
 
 
 def test_an_offset_beyond_the_end_is_set_aside_and_counted_afresh(produce, run_program,

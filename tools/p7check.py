@@ -5,9 +5,10 @@ Nothing here imports from files/: the oracle recomputes every statistic straight
 messages in Kafka, so a bug in consumer.py cannot hide in a shared helper.
 """
 
+import datetime
 import json
-import math
 import os
+import re
 import struct
 import time
 
@@ -19,6 +20,15 @@ TOPIC = "temperatures"
 PARTITIONS = 4
 MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December"]
+# The date rule (README, "How exactly-once works here"), restated here on purpose: a reading is
+# valid with a real YYYY-MM-DD date of its key's month and degrees within DEGREES_LIMIT. A date
+# more than MAX_GAP_DAYS after the newest counted one (or the first of a partition) is decided
+# by the next CONFIRMATIONS valid readings newer than that and not equal to it: counted if all
+# are after it, skipped as soon as one falls between.
+DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DEGREES_LIMIT = 200.0
+MAX_GAP_DAYS = 400
+CONFIRMATIONS = 2
 
 
 def bootstrap():
@@ -102,6 +112,8 @@ def decode(record):
     check does not even share the generated report_pb2 module."""
     fields = {}
     data = record.value
+    if data is None:
+        raise ValueError("the value is null")
     i = 0
     while i < len(data):
         tag, i = _varint(data, i)
@@ -129,29 +141,66 @@ def _varint(data, i):
         shift += 7
 
 
-def counted_readings(records):
-    """(month, date, degrees) of the records of one partition that count: well-formed, and
-    dated after every reading counted before them (so a producer's duplicate is dropped)."""
+def valid_reading(record):
+    """(month, date, degrees) of a record that is a reading at all, else None."""
+    try:
+        month, date, degrees = decode(record)
+    except (ValueError, UnicodeDecodeError, AttributeError, IndexError, struct.error):
+        return None
+    if month not in MONTH_NAMES or not isinstance(date, str) or not DATE_SHAPE.fullmatch(date):
+        return None
+    try:
+        day = datetime.date(int(date[:4]), int(date[5:7]), int(date[8:]))
+    except ValueError:
+        return None
+    if MONTH_NAMES[day.month - 1] != month or not isinstance(degrees, float) \
+            or not -DEGREES_LIMIT <= degrees <= DEGREES_LIMIT:
+        return None
+    return month, date, degrees
+
+
+class Undecided(Exception):
+    """A far-ahead date before the stop offset that the topic cannot decide yet."""
+
+
+def counted_readings(records, stop_offset=None):
+    """(month, date, degrees) of the records of one partition that count, among those before
+    stop_offset (default: all); the records after it are read only to decide far-ahead dates.
+    Raises Undecided for a far-ahead date before stop_offset that nothing decides yet."""
+    valid = [(record.offset, reading) for record in records
+             for reading in [valid_reading(record)] if reading]
     newest = ""
-    for record in records:
-        try:
-            month, date, degrees = decode(record)
-        except (ValueError, UnicodeDecodeError, AttributeError, IndexError):
-            continue
-        if month not in MONTH_NAMES or len(date) != 10 or not math.isfinite(degrees):
-            continue
-        if MONTH_NAMES[int(date[5:7]) - 1] != month:
-            continue
+    for i, (offset, (month, date, degrees)) in enumerate(valid):
+        if stop_offset is not None and offset >= stop_offset:
+            return
         if date <= newest:
             continue
+        if newest and date <= _days_after(newest, MAX_GAP_DAYS):
+            newest = date
+            yield month, date, degrees
+            continue
+        later = [d for _, (_, d, _) in valid[i + 1:] if d > newest and d != date]
+        deciding = later[:CONFIRMATIONS]
+        if any(d < date for d in deciding):
+            continue
+        if len(deciding) < CONFIRMATIONS:
+            raise Undecided(f"offset {offset}: date {date} is not decided yet")
         newest = date
         yield month, date, degrees
 
 
-def expected_stats(records):
-    """What partition-N.json must say after exactly these records, duplicates dropped."""
+def _days_after(date, days):
+    try:
+        return (datetime.date.fromisoformat(date) + datetime.timedelta(days=days)).isoformat()
+    except OverflowError:
+        return "9999-12-31"
+
+
+def expected_stats(records, stop_offset=None):
+    """What partition-N.json must say after the records before stop_offset, duplicates and
+    far-ahead dates the records after them reject dropped."""
     stats = {}
-    for month, date, degrees in counted_readings(records):
+    for month, date, degrees in counted_readings(records, stop_offset):
         year = stats.setdefault(month, {}).setdefault(
             date[:4], {"count": 0, "sum": 0.0, "start": date, "end": date})
         year["count"] += 1
@@ -186,6 +235,13 @@ def stats_mismatches(data, expected):
     return problems
 
 
+def records_with_lookahead(partition, offset):
+    """The records of one partition from 0 up to its end now (at least up to `offset`): the
+    consumer decided far-ahead dates before `offset` with the records after them."""
+    end = end_offsets([partition])[partition]
+    return read_partition(partition, max(offset, end))
+
+
 def check_partition_file(path, partition):
     """Compare one partition file with the topic; returns (offset, list of problems)."""
     with open(path) as f:
@@ -196,15 +252,20 @@ def check_partition_file(path, partition):
     offset = data.get("offset")
     if not isinstance(offset, int):
         return offset, problems + [f"offset {offset!r} is not an integer"]
-    records = read_partition(partition, offset)
-    return offset, problems + stats_mismatches(data, expected_stats(records))
+    records = records_with_lookahead(partition, offset)
+    try:
+        expected = expected_stats(records, offset)
+    except Undecided as err:
+        return offset, problems + [f"the file's offset {offset} is past an undecided {err}"]
+    return offset, problems + stats_mismatches(data, expected)
 
 
 def expected_birthdays(birthday, partition_offsets):
     """What birthday.json must say when the partitions were counted up to these offsets."""
     expected = {"birthday": birthday}
     for partition, offset in partition_offsets.items():
-        for _, date, degrees in counted_readings(read_partition(partition, offset)):
+        records = records_with_lookahead(partition, offset)
+        for _, date, degrees in counted_readings(records, offset):
             if date[5:] == birthday[5:]:
                 expected[date[:4]] = degrees
     return expected
