@@ -1,5 +1,7 @@
-"""autograde.py against the real broker: it passes the reference programs, and it fails a consumer
-that was broken on purpose (a grader that cannot fail proves nothing)."""
+"""autograde.py against the real broker: it passes the reference programs, and it fails consumers
+that were broken on purpose (a grader that cannot fail proves nothing). One full run grades the
+reference programs; a broken consumer is graded only on the checks its break is about, plus
+those that must still pass (--only). The registry's plan is tested in process."""
 
 import json
 import os
@@ -7,10 +9,15 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
+from grader import checks  # noqa: F401  (registers the checks)
+from grader.registry import CHECKS, Check, PlanError, plan
 from helpers import ROOT, FILES
 
 AUTOGRADE = ROOT / "autograde.py"
 GRADE_TIMEOUT = 300  # one run takes well under a minute here; autograde has its own deadlines
+POINTS = {1: 5, 2: 5, 3: 15, 4: 10, 5: 10, 6: 10, 7: 15, 8: 10, 9: 5, 10: 5, 11: 10}
 
 
 def grade(broker, tmp_path, *args):
@@ -37,27 +44,52 @@ def test_reference_programs_pass(broker, tmp_path):
     assert "score: 100/100" in output
 
 
-def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
+def broken_submission(tmp_path, original, replacement):
+    """A copy of files/ whose consumer.py has `original` (found exactly once) replaced."""
     submission = tmp_path / "submission" / "files"
     shutil.copytree(FILES, submission,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "partition-*.json*",
                                                   "birthday.json*", "yearly_trends.png*"))
     consumer = submission / "consumer.py"
     source = consumer.read_text()
-    duplicate_filter = "if date <= newest_date:"
-    assert source.count(duplicate_filter) == 1, "the duplicate filter of consumer.py moved: " \
-                                                "update this test's substitution"
-    consumer.write_text(source.replace(duplicate_filter, "if False:  # broken by the test"))
+    assert source.count(original) == 1, f"{original!r} moved in consumer.py: update this " \
+                                        "test's substitution"
+    consumer.write_text(source.replace(original, replacement))
+    return submission
 
-    code, results, output = grade(broker, tmp_path, "--files", str(submission))
+
+def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
+    submission = broken_submission(tmp_path, "if date <= newest_date:",
+                                   "if False:  # broken by the test")
+
+    # 7 is what the break is about; 2, 3, 5 and 6 run the same programs and must still pass.
+    code, results, output = grade(broker, tmp_path, "--files", str(submission),
+                                  "--only", "2,3,5,6,7")
 
     assert code == 1, output
+    assert sorted(results) == [2, 3, 5, 6, 7], output
     exact = results[7]
     assert exact["passed"] is False and exact["points"] == 0, output
     assert "count" in exact["reason"] or "sum" in exact["reason"], output
     # The failure is the consumer's, not the grader's: what the break cannot touch still passes.
     for number in (2, 3, 5, 6):
         assert results[number]["passed"] is True, f"check {number} failed:\n{output}"
+
+
+def test_grader_fails_a_consumer_that_writes_in_place(broker, tmp_path):
+    # The checkpoint written straight into partition-N.json: a reader can find it half written.
+    submission = broken_submission(tmp_path, 'tmp_path = path + ".tmp"',
+                                   "tmp_path = path  # broken by the test: no temporary file")
+
+    code, results, output = grade(broker, tmp_path, "--files", str(submission), "--only", "9")
+
+    assert code == 1, output
+    assert sorted(results) == [7, 9], output   # 9 judges the reader that 7 runs
+    atomic = results[9]
+    assert atomic["passed"] is False and atomic["points"] == 0, output
+    assert "did not parse" in atomic["reason"], output
+    # The files end up exact: only a reader during the writes can tell.
+    assert results[7]["passed"] is True, output
 
 
 # Whether or not this machine runs a Docker engine, the grader must find none.
@@ -76,8 +108,9 @@ def test_a_plain_python3_hands_over_to_the_project_venv():
 def test_without_kafka_python_says_how_to_get_it(tmp_path):
     # A copy without a .venv beside it, run by a python3 that lacks the packages (-S).
     shutil.copy(AUTOGRADE, tmp_path / "autograde.py")
-    shutil.copytree(ROOT / "tools", tmp_path / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("tools", "grader"):
+        shutil.copytree(ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run([sys.executable, "-S", str(tmp_path / "autograde.py")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
@@ -91,3 +124,47 @@ def test_docker_mode_without_an_engine_says_so():
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "Docker" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_only_an_unknown_check_says_so():
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--only", "7,12"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "no check 12" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the registry, in process
+
+def test_the_eleven_checks_keep_their_points():
+    assert {n: c.points for n, c in CHECKS.items()} == POINTS
+    assert sum(POINTS.values()) == 100
+
+
+def test_the_plan_runs_every_dependency_first():
+    order = [check.number for check in plan()]
+    assert sorted(order) == sorted(CHECKS)
+    for position, number in enumerate(order):
+        for earlier in CHECKS[number].needs + CHECKS[number].after:
+            assert earlier in order[:position], f"{earlier} must run before {number}: {order}"
+    # What the checks share: 6 needs the topic before any producer (3 starts the first), 9's
+    # reader runs from 7 through 8, 11 deletes the files that reader watches.
+    assert order.index(6) < order.index(3)
+    assert order.index(7) < order.index(8) < order.index(9) < order.index(11)
+
+
+def test_only_pulls_in_what_a_check_needs_and_nothing_else():
+    assert [check.number for check in plan([9])] == [7, 9]
+    assert [check.number for check in plan([11, 6])] == [6, 11]
+    assert [check.number for check in plan([4, 3, 5])] == [3, 5, 4]
+    with pytest.raises(PlanError, match="no check 12"):
+        plan([12])
+
+
+def test_a_circle_of_needs_is_refused():
+    def nothing(session):
+        return True, ""
+    circle = {1: Check(1, "one", 1, nothing, needs=(2,)), 2: Check(2, "two", 1, nothing,
+                                                                    needs=(1,))}
+    with pytest.raises(PlanError, match="circle"):
+        plan(checks=circle)
