@@ -51,6 +51,28 @@ def decode_records(records):
     return decoded
 
 
+def read_partition_from(partition, start, stop, timeout=TOPIC_TIMEOUT):
+    """The records of one partition from offset `start` up to (not including) `stop`."""
+    if stop <= start:
+        return []
+    consumer = p7check.new_consumer()
+    tp = TopicPartition(TOPIC, partition)
+    records = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout
+        while not records or records[-1].offset < stop - 1:
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"could not read partition {partition} from offset {start} "
+                                  f"up to {stop} within {timeout} s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(r for r in batch if r.offset < stop)
+    finally:
+        consumer.close()
+    return records
+
+
 class Session:
     def __init__(self, files, docker=False, keep=False):
         self.files = files
@@ -67,6 +89,8 @@ class Session:
         self.producer = None
         self.producer_error = None  # why the session's producer could not be (re)started
         self.reader = None          # check 7's ConcurrentReader, judged by check 9
+        self.read_records = {}      # what read_topic() has read so far, of this topic id:
+        self.read_topic_id = None
         self.resources = contextlib.ExitStack()  # the broker we started, stopped at cleanup
         self.setup_error = None
         self.container = None
@@ -230,9 +254,21 @@ class Session:
         p7check.recreate_empty_topic(self.admin, TOPIC_TIMEOUT)
 
     def read_topic(self, offsets=None):
-        """{partition: [(offset, key, date, degrees)]} of the whole topic up to `offsets`."""
+        """{partition: [(offset, key, date, degrees)]} of the whole topic up to `offsets`.
+
+        Records never change once written, so what an earlier check read of the same topic (the
+        same topic id) is kept and only the newer records are fetched."""
         offsets = offsets or self.require_end_offsets()
-        return {n: decode_records(p7check.read_partition(n, end)) for n, end in offsets.items()}
+        topic_id = self.topic_id()
+        if topic_id is None or topic_id != self.read_topic_id:
+            self.read_records, self.read_topic_id = {}, topic_id
+        topic = {}
+        for n, end in offsets.items():
+            records = self.read_records.setdefault(n, [])
+            start = records[-1][0] + 1 if records else 0
+            records.extend(decode_records(read_partition_from(n, start, end)))
+            topic[n] = [record for record in records if record[0] < end]
+        return topic
 
     def group_has_member(self, group):
         """Whether `group` has members now; falls back to the source when the broker won't say."""
