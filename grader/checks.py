@@ -90,14 +90,9 @@ def proto(s):
 
 # ---------------------------------------------------------------- the producer and the topic
 
-# Check 6 wants the empty topic before any producer runs.
-@check(3, "producer: 4 partitions, recreated, acks/retries", 15, after=[6])
-def producer(s):
+def first_producer_problems(s):
+    """Start a producer, let it recreate the topic and send messages, stop it with SIGTERM."""
     problems = []
-    if not any(kw.get("acks") in ("all", -1, "-1") and kw.get("retries") == 10
-               for kw in calls_to(s.copy / "producer.py", "KafkaProducer")):
-        problems.append('no KafkaProducer(...) call with acks="all" and retries=10')
-
     old_topic = s.topic_id()
     first = s.programs.start("producer.py", "--seed", FIRST_SEED)
     try:
@@ -118,9 +113,13 @@ def producer(s):
                           "a new one") from None
     finally:
         first.kill()  # never two producers at once, whatever failed
-    before = s.total_messages() or 0
+    return problems
 
-    # The restarted producer feeds every later check.
+
+def restarted_producer_problems(s):
+    """Start the session's producer over the first one's messages: it must start afresh."""
+    problems = []
+    before = s.total_messages() or 0
     s.producer = s.programs.start("producer.py", "--seed", SESSION_SEED)
     lowest = []
 
@@ -146,6 +145,19 @@ def producer(s):
     if count != PARTITIONS:
         problems.append(f"the restarted producer.py made {count} partitions, not "
                         f"{PARTITIONS}")
+    return problems
+
+
+# Check 6 wants the empty topic before any producer runs. The restarted producer is the
+# session's: it feeds every later check.
+@check(3, "producer: 4 partitions, recreated, acks/retries", 15, after=[6])
+def producer(s):
+    problems = []
+    if not any(kw.get("acks") in ("all", -1, "-1") and kw.get("retries") == 10
+               for kw in calls_to(s.copy / "producer.py", "KafkaProducer")):
+        problems.append('no KafkaProducer(...) call with acks="all" and retries=10')
+    problems += first_producer_problems(s)
+    problems += restarted_producer_problems(s)
     return not problems, first_problems(problems)
 
 
@@ -391,6 +403,29 @@ def expected_birthdays(s):
     return expected
 
 
+def birthday_problems(data, expected):
+    """How birthday.json's `data` differs from the topic's `expected` readings."""
+    problems = []
+    month_day = BIRTHDAY[5:]
+    if data.get("birthday") != BIRTHDAY:
+        problems.append(f'"birthday" is {data.get("birthday")!r}, not {BIRTHDAY!r}')
+    # The consumer started from offset 0, so no year up to the newest one may be missing.
+    newest = max(year for year in data if year != "birthday")
+    skipped = [year for year in sorted(expected) if year <= newest and year not in data]
+    if skipped:
+        problems.append(f"years missing before {newest}: {', '.join(skipped)}")
+    for year, degrees in sorted(data.items()):
+        if year == "birthday":
+            continue
+        want = expected.get(year)
+        if want is None:
+            problems.append(f"{year}: the topic has no {year}-{month_day}")
+        elif not isinstance(degrees, (int, float)) or abs(degrees - want) > 1e-9:
+            problems.append(f"{year}: {degrees!r} != {want!r} (the first reading of "
+                            f"{year}-{month_day})")
+    return problems
+
+
 # After 9: it deletes the partition files that check 9's reader watches.
 @check(11, "birthday.json matches the topic", 10, after=[9])
 def birthday(s):
@@ -416,23 +451,6 @@ def birthday(s):
                               f"{MIN_BIRTHDAY_YEARS} years in birthday.json")
     problems += s.programs.stop_consumers()
 
-    month_day = BIRTHDAY[5:]
-    expected = expected_birthdays(s)
-    if data.get("birthday") != BIRTHDAY:
-        problems.append(f'"birthday" is {data.get("birthday")!r}, not {BIRTHDAY!r}')
-    # The consumer started from offset 0, so no year up to the newest one may be missing.
-    newest = max(year for year in data if year != "birthday")
-    skipped = [year for year in sorted(expected) if year <= newest and year not in data]
-    if skipped:
-        problems.append(f"years missing before {newest}: {', '.join(skipped)}")
-    for year, degrees in sorted(data.items()):
-        if year == "birthday":
-            continue
-        want = expected.get(year)
-        if want is None:
-            problems.append(f"{year}: the topic has no {year}-{month_day}")
-        elif not isinstance(degrees, (int, float)) or abs(degrees - want) > 1e-9:
-            problems.append(f"{year}: {degrees!r} != {want!r} (the first reading of "
-                            f"{year}-{month_day})")
+    problems += birthday_problems(data, expected_birthdays(s))
     require(not problems, first_problems(problems))
-    return True, f"{len(data) - 1} years equal the topic's first reading of each {month_day}"
+    return True, f"{len(data) - 1} years equal the topic's first reading of each {BIRTHDAY[5:]}"

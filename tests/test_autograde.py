@@ -77,7 +77,8 @@ def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
 
 
 def test_grader_fails_a_consumer_that_writes_in_place(broker, tmp_path):
-    # The checkpoint written straight into partition-N.json: a reader can find it half written.
+    # The checkpoint written straight into partition-N.json: a reader can find it half written
+    # (check 7 may fail too: its oracle reads the files while that consumer writes them).
     submission = broken_submission(tmp_path, 'tmp_path = path + ".tmp"',
                                    "tmp_path = path  # broken by the test: no temporary file")
 
@@ -88,8 +89,6 @@ def test_grader_fails_a_consumer_that_writes_in_place(broker, tmp_path):
     atomic = results[9]
     assert atomic["passed"] is False and atomic["points"] == 0, output
     assert "did not parse" in atomic["reason"], output
-    # The files end up exact: only a reader during the writes can tell.
-    assert results[7]["passed"] is True, output
 
 
 # Whether or not this machine runs a Docker engine, the grader must find none.
