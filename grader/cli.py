@@ -13,10 +13,6 @@ from .registry import PlanError, plan
 from .report import all_passed, grade, print_table, write_json
 from .session import Session
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FILES = ROOT / "files"
-
-
 def check_numbers(text):
     """`7` or `2,3,7`: the checks --only asks for."""
     try:
@@ -34,7 +30,7 @@ def parse_args(argv):
                         help="build the submission's image (under a tag of its own) and run every "
                              "program in a container of it with `docker exec`")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
-    parser.add_argument("--files", metavar="DIR", default=str(DEFAULT_FILES),
+    parser.add_argument("--files", metavar="DIR", default=str(harness.FILES),
                         help="the files folder to grade (default: files/ next to autograde.py); "
                              "its parent holds the Dockerfile")
     parser.add_argument("--keep", action="store_true",
