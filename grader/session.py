@@ -89,8 +89,8 @@ class Session:
         self.producer = None
         self.producer_error = None  # why the session's producer could not be (re)started
         self.reader = None          # check 7's ConcurrentReader, judged by check 9
-        self.read_records = {}      # what read_topic() has read so far, of this topic id:
-        self.read_topic_id = None
+        self.read_records = {}      # {partition: decoded records} read_topic() has fetched,
+        self.read_topic_id = None   # of the topic with this id
         self.resources = contextlib.ExitStack()  # the broker we started, stopped at cleanup
         self.setup_error = None
         self.container = None
