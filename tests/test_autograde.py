@@ -1,5 +1,7 @@
-"""autograde.py against the real broker: it passes the reference programs, and it fails a consumer
-that was broken on purpose (a grader that cannot fail proves nothing)."""
+"""autograde.py against the real broker: it passes the reference programs, and it fails consumers
+that were broken on purpose (a grader that cannot fail proves nothing). One full run grades the
+reference programs; a broken consumer is graded only on the checks its break is about, plus
+those that must still pass (--only). The registry's plan: tests/unit/test_grader_registry.py."""
 
 import json
 import os
@@ -37,27 +39,51 @@ def test_reference_programs_pass(broker, tmp_path):
     assert "score: 100/100" in output
 
 
-def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
+def broken_submission(tmp_path, original, replacement):
+    """A copy of files/ whose consumer.py has `original` (found exactly once) replaced."""
     submission = tmp_path / "submission" / "files"
     shutil.copytree(FILES, submission,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "partition-*.json*",
                                                   "birthday.json*", "yearly_trends.png*"))
     consumer = submission / "consumer.py"
     source = consumer.read_text()
-    duplicate_filter = "if date <= dates.newest:"
-    assert source.count(duplicate_filter) == 1, "the duplicate filter of consumer.py moved: " \
-                                                "update this test's substitution"
-    consumer.write_text(source.replace(duplicate_filter, "if False:  # broken by the test"))
+    assert source.count(original) == 1, f"{original!r} moved in consumer.py: update this " \
+                                        "test's substitution"
+    consumer.write_text(source.replace(original, replacement))
+    return submission
 
-    code, results, output = grade(broker, tmp_path, "--files", str(submission))
+
+def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
+    submission = broken_submission(tmp_path, "if date <= dates.newest:",
+                                   "if False:  # broken by the test")
+
+    # 7 is what the break is about; 2, 3, 5 and 6 run the same programs and must still pass.
+    code, results, output = grade(broker, tmp_path, "--files", str(submission),
+                                  "--only", "2,3,5,6,7")
 
     assert code == 1, output
+    assert sorted(results) == [2, 3, 5, 6, 7], output
     exact = results[7]
     assert exact["passed"] is False and exact["points"] == 0, output
     assert "count" in exact["reason"] or "sum" in exact["reason"], output
     # The failure is the consumer's, not the grader's: what the break cannot touch still passes.
     for number in (2, 3, 5, 6):
         assert results[number]["passed"] is True, f"check {number} failed:\n{output}"
+
+
+def test_grader_fails_a_consumer_that_writes_in_place(broker, tmp_path):
+    # The checkpoint written straight into partition-N.json: a reader can find it half written
+    # (check 7 may fail too: its oracle reads the files while that consumer writes them).
+    submission = broken_submission(tmp_path, 'tmp_path = path + ".tmp"',
+                                   "tmp_path = path  # broken by the test: no temporary file")
+
+    code, results, output = grade(broker, tmp_path, "--files", str(submission), "--only", "9")
+
+    assert code == 1, output
+    assert sorted(results) == [7, 9], output   # 9 judges the reader that 7 runs
+    atomic = results[9]
+    assert atomic["passed"] is False and atomic["points"] == 0, output
+    assert "did not parse" in atomic["reason"], output
 
 
 # Whether or not this machine runs a Docker engine, the grader must find none.
@@ -76,8 +102,9 @@ def test_a_plain_python3_hands_over_to_the_project_venv():
 def test_without_kafka_python_says_how_to_get_it(tmp_path):
     # A copy without a .venv beside it, run by a python3 that lacks the packages (-S).
     shutil.copy(AUTOGRADE, tmp_path / "autograde.py")
-    shutil.copytree(ROOT / "tools", tmp_path / "tools",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("tools", "grader"):
+        shutil.copytree(ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run([sys.executable, "-S", str(tmp_path / "autograde.py")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
@@ -91,3 +118,12 @@ def test_docker_mode_without_an_engine_says_so():
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "Docker" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_only_an_unknown_check_says_so():
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--only", "7,12"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "no check 12" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+

@@ -12,7 +12,7 @@ import sys
 import pytest
 from kafka import KafkaProducer
 
-from autograde import ConcurrentReader
+from grader.evidence import ConcurrentReader
 from helpers import (FILES, assert_birthdays_exact, assert_checkpoint_refused, assert_exact,
                      assert_one_clean_sentence, caught_up, consume_until_caught_up, fresh_topic,
                      load, offsets_in, report_bytes, wait_until)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from autograde import ConcurrentReader
+from grader.evidence import ConcurrentReader
 from tools import harness, p7check
 from tools.harness import FILES
 SECOND_OWNERS = (["0"], ["2", "3"], ["1", "--reset"], [])

@@ -1,0 +1,160 @@
+"""What the checks look at besides the topic: the partition files in the grading folder (also
+while they are being replaced), the PNG, and the programs' sources."""
+
+import ast
+import json
+import threading
+
+from tools import p7check
+from tools.harness import STOP_TIMEOUT
+from tools.p7check import PARTITIONS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SHOWN_PROBLEMS = 3
+
+
+def first_problems(problems):
+    shown = "; ".join(str(p) for p in problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def is_png(path):
+    try:
+        return path.read_bytes()[:8] == PNG_SIGNATURE
+    except OSError:
+        return False
+
+
+def read_json(path):
+    """The parsed file, or None when it is missing or does not parse."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def month_years(data, month):
+    years = data.get(month) if isinstance(data, dict) else None
+    return years if isinstance(years, dict) else {}
+
+
+def folder_snapshot(folder):
+    """{name: (size, mtime)} of a folder's files, Python's byte-code caches left out."""
+    snapshot = {}
+    for path in folder.iterdir():
+        if path.name == "__pycache__" or path.suffix == ".pyc":
+            continue
+        stat = path.stat()
+        snapshot[path.name] = (stat.st_size, stat.st_mtime_ns)
+    return snapshot
+
+
+def _literal(node):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        return None
+
+
+def calls_to(source_path, function_name):
+    """The keyword arguments of every call `function_name(...)` or `module.function_name(...)`
+    in a Python source file, as {name: literal value (None when not a literal)}."""
+    tree = ast.parse(source_path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name == function_name:
+                yield {k.arg: _literal(k.value) for k in node.keywords if k.arg}
+
+
+class PartitionFiles:
+    """partition-N.json in the folder where the consumers run."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def path(self, n):
+        return self.folder / f"partition-{n}.json"
+
+    def remove(self, *patterns):
+        for pattern in patterns:
+            for path in self.folder.glob(pattern):
+                path.unlink()
+
+    def offsets(self):
+        """{partition: the offset its file says it has read up to, None without a file}."""
+        offsets = {}
+        for n in range(PARTITIONS):
+            data = read_json(self.path(n))
+            offsets[n] = data.get("offset") if isinstance(data, dict) else None
+        return offsets
+
+    def caught_up(self, target):
+        offsets = self.offsets()
+        return all(isinstance(offsets[n], int) and offsets[n] >= target[n] for n in target)
+
+    def problems(self):
+        """({partition: offset checked}, every difference between the four files and the
+        topic they were computed from)."""
+        offsets, problems = {}, []
+        for n in range(PARTITIONS):
+            path = self.path(n)
+            try:
+                offset, found = p7check.check_partition_file(path, n)
+            except (OSError, ValueError) as err:
+                problems.append(f"{path.name}: {err}")
+                continue
+            if not isinstance(offset, int) or offset <= 0:
+                found = [f"offset {offset!r}: nothing counted"] + found
+            offsets[n] = offset
+            problems.extend(f"{path.name}: {problem}" for problem in found)
+        return offsets, problems
+
+    def january_years(self):
+        return max((len(month_years(read_json(self.path(n)), "January"))
+                    for n in range(PARTITIONS)), default=0)
+
+
+class ConcurrentReader(threading.Thread):
+    """json.load the partition files in a tight loop, like a dashboard, and remember any failure."""
+
+    def __init__(self, folder):
+        super().__init__(daemon=True, name="concurrent-reader")
+        self.files = PartitionFiles(folder)
+        self.halt = threading.Event()
+        self.reads = 0
+        self.failures = []
+        self.failure_count = 0
+        self.seen = set()
+        self.versions = set()
+
+    def fail(self, text):
+        self.failure_count += 1
+        if len(self.failures) < SHOWN_PROBLEMS:
+            self.failures.append(text)
+
+    def run(self):
+        while not self.halt.is_set():
+            for n in range(PARTITIONS):
+                path = self.files.path(n)
+                try:
+                    with open(path) as f:
+                        data = json.load(f)
+                except FileNotFoundError:
+                    if n in self.seen:
+                        self.fail(f"{path.name} vanished while being replaced")
+                    continue
+                except (ValueError, UnicodeDecodeError) as err:
+                    self.fail(f"{path.name} did not parse ({err})")
+                    continue
+                self.reads += 1
+                self.seen.add(n)
+                if isinstance(data, dict):
+                    self.versions.add((n, data.get("offset")))
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=STOP_TIMEOUT)

@@ -1,0 +1,72 @@
+"""Running the planned checks one after the other, and reporting them: a line per check as it
+runs (with its seconds), then the PASS/FAIL table with points, and the results as JSON."""
+
+import json
+import textwrap
+import time
+
+from tools.harness import DockerError, ProgramTimeout
+
+from .registry import SKIPPED, CheckFailed
+
+
+def run_check(session, check):
+    """The result of one check; whatever goes wrong inside fails that check alone."""
+    started = time.monotonic()
+    print(f"[{check.number:2}] {check.name} ...", end=" ", flush=True)
+    if check.needs_broker and session.setup_error:
+        passed, reason = False, f"no broker: {session.setup_error}"
+    else:
+        try:
+            passed, reason = check.run(session)
+        except (CheckFailed, AssertionError, ProgramTimeout) as err:  # and wait_until's deadlines
+            passed, reason = False, str(err)
+        except Exception as err:  # noqa: BLE001  (a crashing check fails alone)
+            passed, reason = False, f"the check crashed: {err.__class__.__name__}: {err}"
+    if passed is False:
+        try:
+            session.require_container_running()
+        except DockerError as err:  # the likely reason: say it with the container's log
+            reason = f"{reason}; {err}"
+    status = "SKIPPED" if passed is SKIPPED else "PASS" if passed else "FAIL"
+    print(f"{status} ({time.monotonic() - started:.1f} s)", flush=True)
+    return {"number": check.number, "check": check.title, "status": status,
+            "passed": passed, "points": check.points if passed else 0,
+            "max_points": 0 if passed is SKIPPED else check.points, "reason": reason}
+
+
+def grade(session, checks):
+    """Run `checks` in their planned order; the results in the order of their numbers. The
+    broker comes up before the first check that needs it."""
+    results = []
+    for check in checks:
+        if check.needs_broker and session.admin is None and session.setup_error is None:
+            session.setup()
+        results.append(run_check(session, check))
+    return sorted(results, key=lambda result: result["number"])
+
+
+def print_table(results, elapsed, partial=False):
+    print()
+    print(f"{'#':>2}  {'check':<50} {'result':<8} {'points':>7}")
+    for result in results:
+        print(f"{result['number']:>2}  {result['check'][len(str(result['number'])) + 2:]:<50} "
+              f"{result['status']:<8} {result['points']:>3}/{result['max_points']:<3}")
+        if result["status"] != "PASS" and result["reason"]:
+            for line in textwrap.wrap(result["reason"], 88):
+                print(f"      {line}")
+    score = sum(r["points"] for r in results)
+    total = sum(r["max_points"] for r in results)
+    failed = [r["number"] for r in results if r["status"] == "FAIL"]
+    verdict = "all checks pass" if not failed else f"failed: {', '.join(map(str, failed))}"
+    if partial:
+        verdict = f"only checks {', '.join(str(r['number']) for r in results)}; {verdict}"
+    print(f"\nscore: {score}/{total} ({verdict}; {elapsed:.0f} s)")
+
+
+def write_json(results, path):
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def all_passed(results):
+    return all(r["status"] != "FAIL" for r in results)

@@ -1,0 +1,280 @@
+"""One grading session: the temporary copy of files/, the broker the programs talk to (the
+launcher's, or the one inside the submission's own container), the programs it started, and
+what the topic holds. cleanup() undoes all of it, whatever happened before."""
+
+import contextlib
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError
+
+from tools import harness, p7check
+from tools.harness import DockerError
+from tools.p7check import TOPIC
+
+from .evidence import PartitionFiles, calls_to
+from .programs import Programs, require_running
+from .registry import CheckFailed, require
+
+SESSION_SEED = 7        # the producer that feeds every check after check 3
+TOPIC_TIMEOUT = 60
+CATCH_UP_TIMEOUT = 90
+ADMIN_TIMEOUT = 120
+
+# The grader's own image tag and container name, never the user's `p7`: grading must not
+# touch what the user runs. The broker port is a free one for the same reason.
+DOCKER_NAME_PREFIX = "p7-autograde"
+DOCKER_RUN_ATTEMPTS = 3     # a free port can be taken between choosing and publishing it
+
+# Generated outputs are never copied into the grading folder: the programs must make them.
+OUTPUT_PATTERNS = ("partition-*.json*", "birthday.json*", "yearly_trends.png*", "*.tmp",
+                   "__pycache__", "*.pyc")
+
+
+def decode_records(records):
+    """[(offset, key, date, degrees)] of records; undecodable ones give key None."""
+    decoded = []
+    for record in records:
+        try:
+            key, date, degrees = p7check.decode(record)
+        except (ValueError, UnicodeDecodeError, AttributeError, IndexError, struct.error):
+            key, date, degrees = None, None, None
+        decoded.append((record.offset, key, date, degrees))
+    return decoded
+
+
+def read_partition_from(partition, start, stop, timeout=TOPIC_TIMEOUT):
+    """The records of one partition from offset `start` up to (not including) `stop`."""
+    if stop <= start:
+        return []
+    consumer = p7check.new_consumer()
+    tp = TopicPartition(TOPIC, partition)
+    records = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout
+        while not records or records[-1].offset < stop - 1:
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"could not read partition {partition} from offset {start} "
+                                  f"up to {stop} within {timeout} s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(r for r in batch if r.offset < stop)
+    finally:
+        consumer.close()
+    return records
+
+
+class Session:
+    def __init__(self, files, docker=False, keep=False):
+        self.files = files
+        self.submission = files.parent
+        self.docker = docker
+        self.keep = keep
+        self.work = Path(tempfile.mkdtemp(prefix="p7-autograde-"))
+        self.copy = self.work / "files"
+        self.logs = self.work / "logs"
+        self.logs.mkdir()
+        self.outputs = PartitionFiles(self.copy)
+        self.programs = Programs(self.copy, self.logs)
+        self.admin = None
+        self.producer = None
+        self.producer_error = None  # why the session's producer could not be (re)started
+        self.reader = None          # check 7's ConcurrentReader, judged by check 9
+        self.read_records = {}      # {partition: decoded records} read_topic() has fetched,
+        self.read_topic_id = None   # of the topic with this id
+        self.resources = contextlib.ExitStack()  # the broker we started, stopped at cleanup
+        self.setup_error = None
+        self.container = None
+        self.image = None
+
+    # ---------------------------------------------------------- environment
+
+    def setup(self):
+        """Copy the sources, bring up a broker; a failure here fails every broker check."""
+        try:
+            shutil.copytree(self.files, self.copy,
+                            ignore=shutil.ignore_patterns(*OUTPUT_PATTERNS))
+            if self.docker:
+                self.start_container()
+            else:
+                self.start_native_broker()
+            self.admin = self.connect_admin()
+        except Exception as err:  # noqa: BLE001  (reported for every check that needed it)
+            text = str(err) or err.__class__.__name__
+            # The whole story once (a failed build's step and error lines, a dead container's
+            # log); each check that needed the broker then repeats only its first line.
+            print(f"\nsetup failed: {text}\n", file=sys.stderr, flush=True)
+            first_line = text.splitlines()[0]
+            self.setup_error = first_line + (" (the lines that show why are printed above the "
+                                             "table)" if "\n" in text else "")
+
+    def start_native_broker(self):
+        bootstrap = p7check.bootstrap()
+        host = bootstrap.rpartition(":")[0]
+        if host not in ("localhost", "127.0.0.1"):
+            return  # somebody else's broker: use it as it is
+        print(f"broker: the launcher's broker on {bootstrap}", flush=True)
+        self.resources.enter_context(harness.local_broker())
+
+    def start_container(self):
+        suffix = harness.unique_suffix()
+        self.image = f"{DOCKER_NAME_PREFIX}:{suffix}"
+        print(f"docker: building image {self.image} from {self.submission}", flush=True)
+        harness.build_image(self.submission, self.image)
+        for attempt in range(1, DOCKER_RUN_ATTEMPTS + 1):
+            port = harness.free_port()
+            container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-{attempt}",
+                                          self.image, self.copy, broker_port=port,
+                                          host_port=port)
+            try:
+                self.container = container.run()
+                break
+            except DockerError as err:
+                container.remove()
+                if "already allocated" not in str(err) or attempt == DOCKER_RUN_ATTEMPTS:
+                    raise
+        self.programs.container = self.container
+        os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # p7check reads it too
+        print(f"docker: container {self.container.name}, broker published on "
+              f"localhost:{port}", flush=True)
+
+    def connect_admin(self):
+        deadline = time.monotonic() + ADMIN_TIMEOUT
+        while True:
+            if self.container is not None:
+                self.container.require_running()  # a dead container is reported at once
+            try:
+                return KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()],
+                                        client_id="p7-autograde")
+            except KafkaError as err:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no Kafka broker answers on {p7check.bootstrap()} "
+                                       f"({err})") from None
+                time.sleep(1)
+
+    def require_container_running(self):
+        """DockerError with the container's log when the submission's container died."""
+        if self.container is not None and not self.setup_error:
+            self.container.require_running()
+
+    def cleanup(self):
+        """Kill everything we started, whatever happened before."""
+        if self.reader is not None:
+            self.reader.stop()
+        self.programs.kill_all()
+        if self.admin is not None:
+            self.admin.close()
+        if self.container is not None:
+            if self.keep:
+                subprocess.run(["docker", "rm", "-f", self.container.name], capture_output=True)
+            else:
+                self.container.remove()
+        if self.image is not None:
+            subprocess.run(["docker", "rmi", self.image], capture_output=True)
+        self.resources.close()
+        if self.keep:
+            print(f"kept the grading folder {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # ---------------------------------------------------------- the session's producer
+
+    def ensure_producer(self):
+        """The session's producer, started again if an earlier check could not leave one.
+        When that fails once, every later check that needs it fails at once, for that reason."""
+        if self.producer is not None and self.producer.running():
+            return
+        require(self.producer_error is None, f"no producer: {self.producer_error}")
+        self.producer = self.programs.start("producer.py", "--seed", SESSION_SEED)
+        try:
+            p7check.wait_until(lambda: (self.total_messages() or 0) >= 100
+                               or not self.producer.running(), TOPIC_TIMEOUT,
+                               "producer.py to fill the topic")
+            require_running(self.producer)
+        except (AssertionError, CheckFailed) as err:
+            self.producer.kill()
+            self.producer_error = str(err)
+            raise
+
+    def wait_caught_up(self, target, consumers):
+        """Until the partition files reach the offsets `target`, the consumers still running."""
+        def done():
+            require_running(*consumers)
+            return self.outputs.caught_up(target)
+
+        try:
+            p7check.wait_until(done, CATCH_UP_TIMEOUT, "the consumers to catch up")
+        except AssertionError:
+            raise CheckFailed(f"the partition files did not reach offsets {target} within "
+                              f"{CATCH_UP_TIMEOUT} s (they say {self.outputs.offsets()})") \
+                from None
+
+    # ---------------------------------------------------------- the topic
+
+    def end_offsets(self, topic=TOPIC):
+        """{partition: end offset}, or None while the topic does not exist (being recreated)."""
+        try:
+            described = self.admin.describe_topics([topic])
+            numbers = [p["partition_index"] for p in described[0].get("partitions") or []]
+            if described[0].get("error_code") or not numbers:
+                return None
+            offsets = self.admin.list_partition_offsets(
+                {TopicPartition(topic, n): OffsetSpec.LATEST for n in numbers}, timeout_ms=2000)
+        except KafkaError:
+            return None
+        return {tp.partition: found.offset for tp, found in offsets.items()}
+
+    def total_messages(self):
+        offsets = self.end_offsets()
+        return None if offsets is None else sum(offsets.values())
+
+    def require_end_offsets(self):
+        return p7check.wait_until(self.end_offsets, TOPIC_TIMEOUT, f"the {TOPIC} topic")
+
+    def topic_id(self, topic=TOPIC):
+        """The topic's unique id (a recreated topic gets a new one), None while it is missing."""
+        return harness.topic_id(self.admin, topic)
+
+    def topic_layout(self, topic=TOPIC):
+        """(partition count, [replica count per partition]) of a topic."""
+        (described,) = self.admin.describe_topics([topic])
+        partitions = described.get("partitions") or []
+        return len(partitions), [len(p.get("replica_nodes") or []) for p in partitions]
+
+    def recreate_empty_topic(self):
+        p7check.recreate_empty_topic(self.admin, TOPIC_TIMEOUT)
+
+    def read_topic(self, offsets=None):
+        """{partition: [(offset, key, date, degrees)]} of the whole topic up to `offsets`.
+
+        Records never change once written, so what an earlier check read of the same topic (the
+        same topic id) is kept and only the newer records are fetched."""
+        offsets = offsets or self.require_end_offsets()
+        topic_id = self.topic_id()
+        if topic_id is None or topic_id != self.read_topic_id:
+            self.read_records, self.read_topic_id = {}, topic_id
+        topic = {}
+        for n, end in offsets.items():
+            records = self.read_records.setdefault(n, [])
+            start = records[-1][0] + 1 if records else 0
+            records.extend(decode_records(read_partition_from(n, start, end)))
+            topic[n] = [record for record in records if record[0] < end]
+        return topic
+
+    def group_has_member(self, group):
+        """Whether `group` has members now; falls back to the source when the broker won't say."""
+        try:
+            described = self.admin.describe_groups([group])
+            return bool(described.get(group, {}).get("members"))
+        except (KafkaError, AttributeError):
+            return any(kw.get("group_id") == group
+                       for kw in calls_to(self.copy / "debug.py", "KafkaConsumer"))
