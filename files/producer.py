@@ -44,6 +44,7 @@ BOOTSTRAP_TIMEOUT_MS = 10_000
 RECONNECT_BACKOFF_MAX_MS = 1000
 TOPIC_TIMEOUT_SEC = 60
 FLUSH_TIMEOUT_SEC = 30
+FLUSH_STEP_SEC = 0.5
 CLOSE_TIMEOUT_SEC = 3
 # kafka-python 3 queues unsent messages without limit. While the broker is away a producer at
 # full speed would pile up ~10,000 readings a second, more than a restarted broker takes in
@@ -53,6 +54,9 @@ MAX_UNACKNOWLEDGED = 20_000
 WAIT_FOR_ROOM_SEC = 0.01
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
+
+
+stop_signals = 0  # Ctrl-C or SIGTERM received so far
 
 
 class ProducerError(Exception):
@@ -182,16 +186,29 @@ def produce(producer, readings, deliveries):
             print(f"producing {year}...", flush=True)
 
 
+def request_stop(signum, frame):
+    """The first Ctrl-C or SIGTERM ends the sending loop (as a KeyboardInterrupt there); later
+    ones only cut close_producer's wait short, so that a second Ctrl-C is never a traceback."""
+    global stop_signals
+    stop_signals += 1
+    if stop_signals == 1:
+        raise KeyboardInterrupt
+
+
 def close_producer(producer, deliveries):
-    """Give the broker FLUSH_TIMEOUT_SEC to acknowledge what is in flight, then close; when it
-    does not (an outage), say how many readings may not have been delivered."""
-    try:
-        producer.flush(timeout=FLUSH_TIMEOUT_SEC)
-    except (KafkaError, KeyboardInterrupt):
-        pass  # the broker is away, or a second Ctrl-C: what is missing is counted below
-    # Closing is quick from here on: a further Ctrl-C must not cut it short with a traceback.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
+    """Give the broker FLUSH_TIMEOUT_SEC to acknowledge what is in flight (a Ctrl-C meanwhile
+    cuts that short), then close; say how many readings may not have been delivered."""
+    global stop_signals
+    stop_signals = signals_before = max(stop_signals, 1)  # signals only hurry us from here on
+    deadline = time.monotonic() + FLUSH_TIMEOUT_SEC
+    while stop_signals == signals_before and time.monotonic() < deadline:
+        try:
+            producer.flush(timeout=FLUSH_STEP_SEC)
+            break
+        except KafkaTimeoutError:
+            continue  # the broker is away (an outage): wait on, until the deadline
+        except KafkaError:
+            break
     missing = deliveries.unacknowledged()
     if missing:
         print(f"producer: the broker did not acknowledge the last {missing} readings, so they "
@@ -212,7 +229,7 @@ def main(argv=None):
     # SIGTERM (docker stop, kill) takes the same clean path as Ctrl-C, and Ctrl-C works even
     # when a shell started us in the background with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+        signal.signal(signum, request_stop)
 
     producer = None
     deliveries = Deliveries()

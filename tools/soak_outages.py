@@ -199,9 +199,12 @@ def debug_missing(debug, topic_rows):
     return missing
 
 
-def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, broker=None):
-    """The scenario; returns a dict of what happened (see the keys at the end). A `broker`
-    given is used (it must be running) and left running; otherwise one is started and stopped."""
+def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, broker=None,
+                stop_signal=signal.SIGINT):
+    """The scenario: `outages` short outages, then a long last one during which the producer
+    is stopped with `stop_signal`. Returns a dict of what happened (see the keys at the end).
+    A `broker` given is used (it must be running) and left running; otherwise one is started
+    and stopped."""
     workdir = Path(workdir)
     out_dir = workdir / "files"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -225,6 +228,7 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
                            ["0", "1", "2", "3", "--dir", out_dir, "--birthday", BIRTHDAY], env)
         debug = Program(workdir, "debug.py", [], env)
         programs += [consumer, debug]
+        outage = 0
         for outage in range(1, outages + 1):
             before = sum(partition_offsets(out_dir).values())
             p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before, 120,
@@ -243,7 +247,25 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
             say(f"outage {outage}/{outages} done at {time.monotonic() - started:.0f} s, "
                 f"{sum(p7check.end_offsets().values())} messages so far")
 
-        producer_status = producer.stop()
+        # The last outage is a long one: the producer is stopped while the broker is away (it
+        # must end within ~35 s, saying how many readings may be missing) and the consumers
+        # wait all that time.
+        before = sum(partition_offsets(out_dir).values())
+        p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before, 120,
+                           "the consumer to make progress before the last outage")
+        broker.kill9()
+        producer.process.send_signal(stop_signal)
+        stopping = time.monotonic()
+        try:
+            producer_status = producer.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            producer_status = producer.stop()
+        producer_stop_sec = time.monotonic() - stopping
+        broker.start()
+        for program in (consumer, debug):
+            program.note_death()
+        say(f"last outage done at {time.monotonic() - started:.0f} s; the producer stopped "
+            f"{producer_stop_sec:.1f} s after {stop_signal.name}")
         ends = p7check.end_offsets()
         say(f"{sum(ends.values())} messages; waiting for the consumer to catch up")
         p7check.wait_until(lambda: partition_offsets(out_dir) == ends or not consumer.running(),
@@ -261,7 +283,9 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
         statuses = {"producer.py": producer_status, "consumer.py": consumer.stop(),
                     "debug.py": debug.stop()}
         return {
-            "outages": outage,
+            "outages": outage + 1,
+            "producer_stop_sec": round(producer_stop_sec, 1),
+            "producer_said": (producer.stderr.strip().splitlines() or [""])[-1],
             "messages": sum(ends.values()),
             "birthday_years": birthday_years,
             "problems": problems,
@@ -286,18 +310,22 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Kill -9 and restart a private broker under "
                                                  "load; check that nothing was lost or died.")
-    parser.add_argument("--outages", type=int, default=50)
+    parser.add_argument("--outages", type=int, default=50,
+                        help="how many, the long last one (the producer stopped) included")
     parser.add_argument("--down", type=float, nargs=2, default=DOWN_SEC, metavar=("MIN", "MAX"),
                         help="outage length range in seconds")
     parser.add_argument("--up", type=float, nargs=2, default=UP_SEC, metavar=("MIN", "MAX"),
                         help="time under load between outages, in seconds")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--sigterm", action="store_true",
+                        help="stop the producer with SIGTERM instead of SIGINT (Ctrl-C)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="p7-soak-"))
     try:
-        result = run_outages(workdir, args.outages, random.Random(args.seed), args.up, args.down,
-                             say=lambda text: print(text, flush=True))
+        result = run_outages(workdir, args.outages - 1, random.Random(args.seed), args.up,
+                             args.down, say=lambda text: print(text, flush=True),
+                             stop_signal=signal.SIGTERM if args.sigterm else signal.SIGINT)
     except KeyboardInterrupt:
         return 130
     finally:
@@ -307,7 +335,8 @@ def main(argv=None):
             subprocess.run(["rm", "-rf", str(workdir)])
     print(json.dumps(result, indent=2))
     ok = not (result["problems"] or result["deaths"] or result["tracebacks"]
-              or any(code != 0 for code in result["exit_codes"].values()))
+              or any(code != 0 for code in result["exit_codes"].values())
+              or result["producer_stop_sec"] > 40)
     print("PASS: nothing lost, nothing counted twice, no program died" if ok else "FAIL")
     return 0 if ok else 1
 
