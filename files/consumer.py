@@ -450,9 +450,10 @@ class BirthdayPublisher:
         while self.pending:
             try:
                 self.producer.flush(timeout=ACK_WAIT_SEC)
-            except KafkaTimeoutError:
+            except KafkaTimeoutError as err:
                 if stop_requested:
                     return False
+                outage.failed(err)  # acknowledgements take milliseconds when all is well
                 continue
             failed = [(future, value) for future, value in self.pending if future.failed()]
             self.pending.clear()
@@ -532,9 +533,9 @@ def follow_birthdays(birthday, out_dir):
     who = ["birthday"]
     path = os.path.join(out_dir, BIRTHDAY_FILE)
     data = load_birthdays(path, birthday)
-    consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","), client_id="p7-birthday-subscriber",
-                             group_id=BIRTHDAY_GROUP, enable_auto_commit=False,
-                             auto_offset_reset="earliest",
+    consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","),
+                             client_id="p7-birthday-subscriber", group_id=BIRTHDAY_GROUP,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                              reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
     try:

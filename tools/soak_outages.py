@@ -20,19 +20,17 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ROOT / "files"
-LAUNCHER = ROOT / "broker" / "launcher.py"
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
 
-import p7check  # noqa: E402  (needs the path above)
+import conftest  # noqa: E402  (the tests' way to run the programs; needs the path above)
+import p7check  # noqa: E402
 
 BIRTHDAY = "1990-10-02"
 # How long the broker stays up (under load) and down, in seconds, drawn uniformly per outage.
@@ -43,24 +41,17 @@ WAITING_WORDS = "waiting for the broker"
 BACK_WORDS = "the broker answers again"
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrivateBroker:
     """A broker of our own through broker/launcher.py, which we kill -9 and start again."""
 
     def __init__(self, state_dir):
         self.state_dir = Path(state_dir)
-        self.port = free_port()
-        self.controller_port = free_port()
+        self.port = conftest.free_port()
+        self.controller_port = conftest.free_port()
         self.bootstrap = f"localhost:{self.port}"
 
-    def launcher(self, *args, timeout=300):
-        return subprocess.run([sys.executable, str(LAUNCHER), "--state-dir", str(self.state_dir),
-                               *args], capture_output=True, text=True, timeout=timeout)
+    def launcher(self, *args):
+        return conftest.launcher("--state-dir", str(self.state_dir), *args)
 
     def start(self):
         result = self.launcher("start", "--port", str(self.port),
@@ -79,32 +70,16 @@ class PrivateBroker:
         self.launcher("stop")
 
 
-class Program:
-    """One program of files/ as a real process; its output kept in files."""
+class Program(conftest.Program):
+    """A program of files/ run as the tests run it, which may be started again after it died."""
 
     def __init__(self, workdir, name, args, env):
-        self.name, self.args, self.env, self.workdir = name, args, env, workdir
         self.deaths = []
-        self.start()
+        self.launch = (name, args, env, workdir)
+        super().__init__(*self.launch)
 
-    def start(self):
-        stem = self.workdir / f"{Path(self.name).stem}-{time.monotonic_ns()}"
-        self.stdout_path, self.stderr_path = stem.with_suffix(".out"), stem.with_suffix(".err")
-        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            self.process = subprocess.Popen([sys.executable, str(FILES / self.name), *self.args],
-                                            stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                            env=self.env, cwd=self.workdir)
-
-    @property
-    def stdout(self):
-        return self.stdout_path.read_text()
-
-    @property
-    def stderr(self):
-        return self.stderr_path.read_text()
-
-    def running(self):
-        return self.process.poll() is None
+    def restart(self):
+        super().__init__(*self.launch)
 
     def note_death(self):
         """True (and remembered, with the last lines it wrote) if it has died."""
@@ -113,20 +88,6 @@ class Program:
         tail = " | ".join(self.stderr.strip().splitlines()[-3:])
         self.deaths.append(f"{self.name} exited {self.process.returncode}: {tail}")
         return True
-
-    def stop(self, timeout=60):
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return f"ignored SIGTERM for {timeout} s"
-
-    def kill(self):
-        if self.running():
-            self.process.kill()
-        self.process.wait()
 
 
 def partition_offsets(folder):
@@ -200,11 +161,11 @@ def debug_missing(debug, topic_rows):
 
 
 def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, broker=None,
-                stop_signal=signal.SIGINT):
-    """The scenario: `outages` short outages, then a long last one during which the producer
-    is stopped with `stop_signal`. Returns a dict of what happened (see the keys at the end).
-    A `broker` given is used (it must be running) and left running; otherwise one is started
-    and stopped."""
+                stop_signal=signal.SIGINT, minutes=None):
+    """The scenario: `outages` short outages (fewer if `minutes` run out first), then a long
+    last one during which the producer is stopped with `stop_signal`. Returns a dict of what
+    happened (see the keys at the end). A `broker` given is used (it must be running) and left
+    running; otherwise one is started and stopped."""
     workdir = Path(workdir)
     out_dir = workdir / "files"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +190,11 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
         debug = Program(workdir, "debug.py", [], env)
         programs += [consumer, debug]
         outage = 0
-        for outage in range(1, outages + 1):
+        while outage < outages and producer.running():
+            if minutes and time.monotonic() - started > minutes * 60:
+                say(f"{minutes} minutes are up: ending with the last outage")
+                break
+            outage += 1
             before = sum(partition_offsets(out_dir).values())
             p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before, 120,
                                "the consumer to make progress before the next outage")
@@ -240,10 +205,10 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
             for program in (consumer, debug):
                 if program.note_death():
                     say(f"outage {outage}: {program.deaths[-1]}")
-                    program.start()
+                    program.restart()
             if producer.note_death():
                 say(f"outage {outage}: {producer.deaths[-1]}; stopping the soak")
-                break
+                continue
             say(f"outage {outage}/{outages} done at {time.monotonic() - started:.0f} s, "
                 f"{sum(p7check.end_offsets().values())} messages so far")
 
@@ -251,15 +216,13 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
         # must end within ~35 s, saying how many readings may be missing) and the consumers
         # wait all that time.
         before = sum(partition_offsets(out_dir).values())
-        p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before, 120,
+        p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before
+                           or not producer.running(), 120,
                            "the consumer to make progress before the last outage")
         broker.kill9()
-        producer.process.send_signal(stop_signal)
+        producer.process.send_signal(stop_signal)  # a no-op if it died before
         stopping = time.monotonic()
-        try:
-            producer_status = producer.process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            producer_status = producer.stop()
+        producer_status = producer.wait(timeout=120)
         producer_stop_sec = time.monotonic() - stopping
         broker.start()
         for program in (consumer, debug):
@@ -319,20 +282,23 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--sigterm", action="store_true",
                         help="stop the producer with SIGTERM instead of SIGINT (Ctrl-C)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="start no new outage after this long (the last one follows)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="p7-soak-"))
+    workdir = Path(tempfile.mkdtemp(prefix="p7-outage-soak-"))
     try:
         result = run_outages(workdir, args.outages - 1, random.Random(args.seed), args.up,
                              args.down, say=lambda text: print(text, flush=True),
-                             stop_signal=signal.SIGTERM if args.sigterm else signal.SIGINT)
+                             stop_signal=signal.SIGTERM if args.sigterm else signal.SIGINT,
+                             minutes=args.minutes)
     except KeyboardInterrupt:
         return 130
     finally:
         if args.keep:
             print(f"work folder kept: {workdir}")
         else:
-            subprocess.run(["rm", "-rf", str(workdir)])
+            shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result, indent=2))
     ok = not (result["problems"] or result["deaths"] or result["tracebacks"]
               or any(code != 0 for code in result["exit_codes"].values())
