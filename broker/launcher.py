@@ -184,17 +184,24 @@ class State:
         self.server_log = self.logs / "server.log"
 
     def pid(self):
+        """The pid of the broker this folder's pid file names, if that broker still runs.
+        A stale pid file (the broker died, its pid now another process's) counts as none."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+        return pid if self.is_our_broker(pid) else None
+
+    def is_our_broker(self, pid):
+        """Whether `pid` is java running kafka.Kafka with this folder's config, judged by its
+        command line: the only safe test before signalling a whole process group."""
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            return False  # gone (or not Linux, where the launcher does not run)
+        return (bool(args) and os.path.basename(args[0]).startswith("java")
+                and "kafka.Kafka" in args and str(self.config) in args)
 
     def port(self):
         try:

@@ -14,6 +14,19 @@ readings after it confirm it (README: "How exactly-once works here"). One consum
 partition at a time: partition-N.json.lock says which.
 """
 
+import os
+import sys
+
+# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
+# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
+# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work.
+try:
+    import signal
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+except KeyboardInterrupt:
+    sys.exit(0)
+
 import argparse
 import ctypes
 import datetime
@@ -22,9 +35,6 @@ import fcntl
 import json
 import math
 import multiprocessing
-import os
-import signal
-import sys
 import tempfile
 import time
 
@@ -39,6 +49,9 @@ TOPIC = "temperatures"
 PARTITIONS = 4
 OUT_DIR = os.path.dirname(os.path.abspath(__file__))
 BOOTSTRAP_TIMEOUT_MS = 10_000
+# kafka-python waits up to 30 s between attempts to reach a broker that went away (the Java
+# client: 1 s), so a restarted broker would stay unused for up to half a minute.
+RECONNECT_BACKOFF_MAX_MS = 1000
 POLL_TIMEOUT_MS = 1000
 # Up to this many messages per poll (kafka-python's default is 500). Each poll rewrites and
 # fsyncs the files it touched, so while catching up on a backlog bigger batches mean far fewer
@@ -67,6 +80,15 @@ BIRTHDAY_GROUP = "birthday"
 BIRTHDAY_FILE = "birthday.json"
 DRAIN_TIMEOUT_SEC = 10
 STOP_TIMEOUT_SEC = 60
+# While the broker is away (killed, restarting) every Kafka call is retried this often, forever:
+# an outage of any length must not end a consumer that was already running.
+RETRY_SEC = 1
+# poll() rides out most outages silently; after this long without a message a bounded request
+# for the end offsets tells an outage from a quiet topic.
+PROBE_SEC = 5
+PROBE_TIMEOUT_MS = 5000
+ACK_WAIT_SEC = 5
+CLOSE_TIMEOUT_SEC = 3
 
 stop_requested = False
 
@@ -87,8 +109,52 @@ class MalformedMessage(Exception):
     """A message that is not a Report keyed by its month."""
 
 
+def bootstrap_problem(servers):
+    """Why `servers` (KAFKA_BOOTSTRAP) is not HOST:PORT[,HOST:PORT...], or None if it is one."""
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return (f"KAFKA_BOOTSTRAP={servers!r} must be HOST:PORT[,HOST:PORT...], "
+                    "like localhost:9092")
+    return None
+
+
 def log(partition_nums, text):
     print(f"consumer {list(partition_nums)}: {text}", file=sys.stderr, flush=True)
+
+
+class BrokerWait:
+    """Notices an outage (a Kafka call failed, or the probe of a quiet consumer did), says once
+    that we wait for the broker, and once that it answers again."""
+
+    def __init__(self, who):
+        self.who = who
+        self.since = None
+        self.heard = time.monotonic()
+
+    def failed(self, err):
+        if self.since is None:
+            self.since = time.monotonic()
+            log(self.who, f"lost the Kafka broker at {BROKER} ({err}); waiting for the broker to "
+                          "come back, then resuming where we were")
+        time.sleep(RETRY_SEC)
+
+    def answered(self):
+        self.heard = time.monotonic()
+        if self.since is not None:
+            log(self.who, f"the broker answers again after {time.monotonic() - self.since:.0f} s")
+            self.since = None
+
+    def probe_if_quiet(self, consumer):
+        assigned = list(consumer.assignment())
+        if not assigned or time.monotonic() - self.heard < PROBE_SEC:
+            return
+        try:
+            consumer.end_offsets(assigned, timeout_ms=PROBE_TIMEOUT_MS)
+        except KafkaError as err:
+            self.failed(err)
+        else:
+            self.answered()
 
 
 def request_stop(signum, frame):
@@ -450,7 +516,7 @@ def apply_messages(data, dates, messages, partition_nums, on_counted=None):
 def make_consumer():
     try:
         return KafkaConsumer(
-            bootstrap_servers=[BROKER],
+            bootstrap_servers=BROKER.split(","),
             client_id="p7-stats-consumer",
             # Manual assignment, no group: the offset lives in partition-N.json, never in Kafka.
             group_id=None,
@@ -459,6 +525,7 @@ def make_consumer():
             # message still there, not from the newest (the date filter drops what was counted).
             auto_offset_reset="earliest",
             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             max_poll_records=MAX_POLL_RECORDS,
         )
     except KafkaTimeoutError:
@@ -470,9 +537,14 @@ def wait_for_topic(consumer, partition_nums, topic=TOPIC):
     """The topic's partition count; waits (patiently, saying so) while the topic is missing.
     None when a stop was requested meanwhile."""
     announced = False
+    outage = BrokerWait(partition_nums)
     while not stop_requested:
-        consumer.topics()  # refreshes the metadata
-        available = consumer.partitions_for_topic(topic)
+        try:
+            consumer.topics()  # refreshes the metadata
+            available = consumer.partitions_for_topic(topic)
+        except KafkaError as err:
+            outage.failed(err)
+            continue
         if available:
             return len(available)
         if not announced:
@@ -528,17 +600,28 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
 
         # PART 2: process batches; each file is saved once per batch with its new offset.
         iteration_count = 0
+        outage = BrokerWait(partition_nums_to_consume)
         while not stop_requested and (max_iterations is None or iteration_count < max_iterations):
-            batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            try:
+                batch = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            except KafkaError as err:
+                outage.failed(err)  # nothing was applied: the positions are where they were
+                continue
+            if batch:
+                outage.answered()
+            else:
+                outage.probe_if_quiet(consumer)
             for tp, messages in batch.items():
                 n = tp.partition
                 apply_messages(partitions[n], dates[n], messages, partition_nums_to_consume,
                                publisher and publisher.counted)
-                if publisher:
-                    # Acknowledged before the checkpoint moves past them: a crash in between
-                    # only publishes them again, which the year-keyed birthday.json absorbs.
-                    publisher.flush()
-                partitions[n]["offset"] = dates[n].checkpoint(consumer.position(tp))
+                # Acknowledged before the checkpoint moves past them: a crash in between
+                # only publishes them again, which the year-keyed birthday.json absorbs.
+                if publisher and not publisher.flush(outage):
+                    break  # stopped during an outage: the checkpoint stays before them
+                # What was applied, from the batch itself: position() would ask the broker,
+                # and raises when it has just gone away. Never past a date still held back.
+                partitions[n]["offset"] = dates[n].checkpoint(messages[-1].offset + 1)
                 save_dict_to_json(partitions[n], partition_path(out_dir, n))
             if max_iterations is not None:
                 iteration_count += 1
@@ -558,9 +641,10 @@ class BirthdayPublisher:
         self.month_day = birthday[5:]
         self.pending = []
         self.producer = KafkaProducer(
-            bootstrap_servers=[BROKER],
+            bootstrap_servers=BROKER.split(","),
             client_id="p7-birthday-publisher",
             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             # The producer.py settings, for the same reasons: nothing unacknowledged is
             # considered sent, and retries never reorder.
             acks="all",
@@ -572,21 +656,37 @@ class BirthdayPublisher:
     def counted(self, date, degrees):
         # A 29 February birthday only matches in leap years, as it should.
         if date[5:] == self.month_day:
-            self.pending.append(self.producer.send(
-                BIRTHDAY_TOPIC, value=f"{date[:4]},{degrees!r}".encode("utf-8")))
+            self.publish(f"{date[:4]},{degrees!r}".encode("utf-8"))
 
-    def flush(self):
-        """Wait until every reading is acknowledged; raise if Kafka gave up on one, so that the
-        checkpoint does not move past it (the restarted worker publishes it again)."""
-        self.producer.flush()
-        failed = [future for future in self.pending if future.failed()]
-        self.pending.clear()
-        if failed:
-            raise BrokerUnavailable("Kafka did not take a birthday reading "
-                                    f"({failed[0].exception})")
+    def publish(self, value):
+        self.pending.append((self.producer.send(BIRTHDAY_TOPIC, value=value), value))
+
+    def flush(self, outage):
+        """Wait until every reading is acknowledged, sending again those Kafka gave up on (an
+        outage longer than its delivery timeout). False when a stop came first: then the
+        checkpoint must not move past them (the next run publishes them again)."""
+        while self.pending:
+            try:
+                self.producer.flush(timeout=ACK_WAIT_SEC)
+            except KafkaTimeoutError as err:
+                if stop_requested:
+                    return False
+                outage.failed(err)  # acknowledgements take milliseconds when all is well
+                continue
+            failed = [(future, value) for future, value in self.pending if future.failed()]
+            self.pending.clear()
+            if failed:
+                outage.failed(failed[0][0].exception)
+                for _, value in failed:
+                    self.publish(value)
+        return True
 
     def close(self):
-        self.producer.close()
+        if self.pending:
+            # Stopped during an outage. kafka-python's close() would flush again and raise, and
+            # so would its __del__: drop them first (their checkpoint stayed before them).
+            self.producer._sender.force_close()
+        self.producer.close(timeout=CLOSE_TIMEOUT_SEC)
 
 
 def load_birthdays(path, birthday):
@@ -636,7 +736,10 @@ def caught_up(consumer):
     assigned = consumer.assignment()
     if not assigned:
         return False
-    ends = consumer.end_offsets(list(assigned))
+    try:
+        ends = consumer.end_offsets(list(assigned), timeout_ms=RETRY_SEC * 1000)
+    except KafkaError:
+        return False  # the broker is away: the drain deadline ends the wait
     return all(consumer.position(tp) >= ends[tp] for tp in assigned)
 
 
@@ -648,20 +751,32 @@ def follow_birthdays(birthday, out_dir):
     who = ["birthday"]
     path = os.path.join(out_dir, BIRTHDAY_FILE)
     data = load_birthdays(path, birthday)
-    consumer = KafkaConsumer(bootstrap_servers=[BROKER], client_id="p7-birthday-subscriber",
-                             group_id=BIRTHDAY_GROUP, enable_auto_commit=False,
-                             auto_offset_reset="earliest",
-                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","),
+                             client_id="p7-birthday-subscriber", group_id=BIRTHDAY_GROUP,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
     try:
         if wait_for_topic(consumer, who, BIRTHDAY_TOPIC) is None:
             return
         consumer.subscribe([BIRTHDAY_TOPIC], listener=RebuildWhenEmpty(consumer, data))
         drain_deadline = None
+        outage = BrokerWait(who)
         while True:
             if stop_requested and drain_deadline is None:
                 # Take in what the stats workers published just before they stopped.
                 drain_deadline = time.monotonic() + DRAIN_TIMEOUT_SEC
-            batch = consumer.poll(timeout_ms=200 if drain_deadline else POLL_TIMEOUT_MS)
+            try:
+                batch = consumer.poll(timeout_ms=200 if drain_deadline else POLL_TIMEOUT_MS)
+            except KafkaError as err:
+                if drain_deadline:
+                    break  # stopping, and nothing more can come from a broker that is away
+                outage.failed(err)
+                continue
+            if batch:
+                outage.answered()
+            elif not drain_deadline:
+                outage.probe_if_quiet(consumer)
             for messages in batch.values():
                 for message in messages:
                     try:
@@ -675,7 +790,11 @@ def follow_birthdays(birthday, out_dir):
                 save_dict_to_json(dict(sorted(data.items(),
                                               key=lambda kv: (kv[0] != "birthday", kv[0]))),
                                   path)
-                consumer.commit()
+                try:
+                    consumer.commit()
+                except KafkaError as err:
+                    # The file is saved: an offset committed later only replays years it has.
+                    outage.failed(err)
             elif drain_deadline and (caught_up(consumer) or time.monotonic() > drain_deadline):
                 break
     finally:
@@ -796,6 +915,8 @@ def parse_args(argv):
                         help="also publish that day's readings to birthday-temperatures and "
                              "keep birthday.json (default: $P7_BIRTHDAY, else off)")
     args = parser.parse_args(argv)
+    if bootstrap_problem(BROKER):
+        parser.error(bootstrap_problem(BROKER))
 
     numbers = []
     for text in args.partitions:

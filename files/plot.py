@@ -12,12 +12,22 @@ sees the old picture or the new one, never half of one. A missing, half-written 
 partition file only skips a tick. Ctrl-C or SIGTERM exits 0.
 """
 
+import os
+import sys
+
+# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
+# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
+# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work.
+try:
+    import signal
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+except KeyboardInterrupt:
+    sys.exit(0)
+
 import argparse
 import json
 import math
-import os
-import signal
-import sys
 import time
 
 import matplotlib

@@ -7,10 +7,20 @@
 the month's name, forever. Ctrl-C or SIGTERM flushes what is in flight and exits 0.
 """
 
-import argparse
 import os
-import signal
 import sys
+
+# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
+# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
+# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work.
+try:
+    import signal
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+except KeyboardInterrupt:
+    sys.exit(0)
+
+import argparse
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -29,19 +39,43 @@ BIRTHDAY_TOPIC = "birthday-temperatures"
 BIRTHDAY_PARTITIONS = 1
 REPLICATION_FACTOR = 1
 BOOTSTRAP_TIMEOUT_MS = 10_000
+# kafka-python waits up to 30 s between attempts to reach a broker that went away (the Java
+# client: 1 s), so a restarted broker would stay unused for up to half a minute.
+RECONNECT_BACKOFF_MAX_MS = 1000
 TOPIC_TIMEOUT_SEC = 60
 FLUSH_TIMEOUT_SEC = 30
+FLUSH_STEP_SEC = 0.5
+CLOSE_TIMEOUT_SEC = 3
+# kafka-python 3 queues unsent messages without limit. While the broker is away a producer at
+# full speed would pile up ~10,000 readings a second, more than a restarted broker takes in
+# before they expire (120 s after they were queued). So no more than this many may await their
+# acknowledgement; a few seconds' worth, enough for full speed.
+MAX_UNACKNOWLEDGED = 20_000
+WAIT_FOR_ROOM_SEC = 0.01
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
+
+
+stop_signals = 0  # Ctrl-C or SIGTERM received so far
 
 
 class ProducerError(Exception):
     """Something the user must fix; printed as one sentence."""
 
 
+def bootstrap_problem(servers):
+    """Why `servers` (KAFKA_BOOTSTRAP) is not HOST:PORT[,HOST:PORT...], or None if it is one."""
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return (f"KAFKA_BOOTSTRAP={servers!r} must be HOST:PORT[,HOST:PORT...], "
+                    "like localhost:9092")
+    return None
+
+
 def connect_admin():
     try:
-        return KafkaAdminClient(bootstrap_servers=[BROKER], client_id="p7-producer-admin",
+        return KafkaAdminClient(bootstrap_servers=BROKER.split(","), client_id="p7-producer-admin",
                                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     except KafkaTimeoutError:
         raise ProducerError(f"cannot reach the Kafka broker at {BROKER}: is it running? "
@@ -92,9 +126,10 @@ def topic_has_leaders(admin, name, partitions):
 
 def make_producer():
     return KafkaProducer(
-        bootstrap_servers=[BROKER],
+        bootstrap_servers=BROKER.split(","),
         client_id="p7-producer",
         bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         # A send counts only once every in-sync replica has the message (no undercounting)...
         acks="all",
         # ...and a failed send is retried up to 10 times before the message is given up.
@@ -113,33 +148,78 @@ def month_of(date):
     return MONTHS[int(date[5:7]) - 1]
 
 
-def produce(producer, readings):
+class Deliveries:
+    """What was sent and what the broker acknowledged: the shutdown says what may be missing."""
+
+    def __init__(self):
+        self.sent = 0
+        self.acknowledged = 0
+        self.failures = []
+
+    def track(self, future):
+        self.sent += 1
+        future.add_callback(self.acknowledge)
+        future.add_errback(self.failures.append)
+
+    def acknowledge(self, metadata):
+        self.acknowledged += 1
+
+    def unacknowledged(self):
+        return self.sent - self.acknowledged
+
+
+def produce(producer, readings, deliveries):
     """Send every (date, degrees) reading; stop at the first message Kafka gave up on."""
-    failures = []
-
-    def remember_failure(error):
-        failures.append(error)
-
     year = None
     for date, degrees in readings:
-        if failures:
-            raise ProducerError(f"Kafka gave up on a message after 10 retries ({failures[0]}); "
-                                "stopping so the stream does not silently lose readings")
+        while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failures:
+            time.sleep(WAIT_FOR_ROOM_SEC)
+        if deliveries.failures:
+            raise ProducerError(f"Kafka gave up on a message after 10 retries "
+                                f"({deliveries.failures[0]}); stopping so the stream does not "
+                                "silently lose readings")
         report = Report(date=date, degrees=degrees)
-        future = producer.send(TOPIC, key=month_of(date).encode("utf-8"),
-                               value=report.SerializeToString())
-        future.add_errback(remember_failure)
+        deliveries.track(producer.send(TOPIC, key=month_of(date).encode("utf-8"),
+                                       value=report.SerializeToString()))
         if date[:4] != year:
             year = date[:4]
             print(f"producing {year}...", flush=True)
 
 
-def close_producer(producer):
+def request_stop(signum, frame):
+    """The first Ctrl-C or SIGTERM ends the sending loop (as a KeyboardInterrupt there); later
+    ones only cut close_producer's wait short, so that a second Ctrl-C is never a traceback."""
+    global stop_signals
+    stop_signals += 1
+    if stop_signals == 1:
+        raise KeyboardInterrupt
+
+
+def close_producer(producer, deliveries):
+    """Give the broker FLUSH_TIMEOUT_SEC to acknowledge what is in flight (a Ctrl-C meanwhile
+    cuts that short), then close; say how many readings may not have been delivered."""
+    global stop_signals
+    stop_signals = signals_before = max(stop_signals, 1)  # signals only hurry us from here on
+    deadline = time.monotonic() + FLUSH_TIMEOUT_SEC
+    while stop_signals == signals_before and time.monotonic() < deadline:
+        try:
+            producer.flush(timeout=FLUSH_STEP_SEC)
+            break
+        except KafkaTimeoutError:
+            continue  # the broker is away (an outage): wait on, until the deadline
+        except KafkaError:
+            break
+    missing = deliveries.unacknowledged()
+    if missing:
+        print(f"producer: the broker did not acknowledge the last {missing} readings, so they "
+              "may not have been delivered", file=sys.stderr, flush=True)
+        # kafka-python's close() would flush once more and raise, and so would its __del__:
+        # drop the unsent messages first (counted above), the one way it offers.
+        producer._sender.force_close()
     try:
-        producer.flush(timeout=FLUSH_TIMEOUT_SEC)
-    except KafkaError as err:
-        print(f"producer: could not flush the last messages: {err}", file=sys.stderr)
-    producer.close(timeout=FLUSH_TIMEOUT_SEC)
+        producer.close(timeout=CLOSE_TIMEOUT_SEC)
+    except KafkaError:
+        pass  # dropping them took longer than that (a starved machine); __del__ closes it
 
 
 def main(argv=None):
@@ -147,12 +227,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=None,
                         help="make the generated weather reproducible")
     args = parser.parse_args(argv)
+    if bootstrap_problem(BROKER):
+        parser.error(bootstrap_problem(BROKER))
     # SIGTERM (docker stop, kill) takes the same clean path as Ctrl-C, and Ctrl-C works even
     # when a shell started us in the background with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+        signal.signal(signum, request_stop)
 
     producer = None
+    deliveries = Deliveries()
     try:
         readings = weather.get_next_weather(delay_sec=0.5, seed=args.seed)
         admin = connect_admin()
@@ -163,7 +246,7 @@ def main(argv=None):
         finally:
             admin.close()
         producer = make_producer()
-        produce(producer, readings)
+        produce(producer, readings, deliveries)
     except KeyboardInterrupt:
         pass
     except (ProducerError, ValueError) as err:
@@ -174,7 +257,7 @@ def main(argv=None):
         return 1
     finally:
         if producer is not None:
-            close_producer(producer)
+            close_producer(producer, deliveries)
     print("producer: stopped", flush=True)
     return 0
 

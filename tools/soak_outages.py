@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Broker outages under load: kill -9 the broker and start it again, over and over, while
+producer.py (no delay), consumer.py (all partitions, with the birthday feature) and debug.py run.
+
+    .venv/bin/python -m tools.soak_outages --outages 50      # the soak (README, Reliability)
+    .venv/bin/python -m tools.soak_outages --outages 5 --down 1 20
+
+Each run uses a private broker on free ports with its state in a temporary folder (never the one
+at KAFKA_BOOTSTRAP) and stops it at the end. Afterwards the producer is stopped, the consumer
+must catch up, and every partition file and birthday.json must agree with the topic as
+tools/p7check.py recomputes it: nothing lost, nothing counted twice. A program that dies is
+counted and started again (the producer is not: it would recreate the topic), so a long soak
+reports how often that happened instead of stopping at the first death.
+tests/test_outages.py runs the same scenario with a few outages.
+"""
+
+import argparse
+import ast
+import json
+import os
+import random
+import signal
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tools import harness, p7check
+from tools.harness import FILES
+
+BIRTHDAY = "1990-10-02"
+# How long the broker stays up (under load) and down, in seconds, drawn uniformly per outage.
+UP_SEC = (2.0, 6.0)
+DOWN_SEC = (0.2, 6.0)
+CATCH_UP_SEC = 180
+WAITING_WORDS = "waiting for the broker"
+BACK_WORDS = "the broker answers again"
+
+
+class PrivateBroker:
+    """A broker of our own through broker/launcher.py, which we kill -9 and start again."""
+
+    def __init__(self, state_dir):
+        self.state_dir = Path(state_dir)
+        self.port = harness.free_port()
+        self.controller_port = harness.free_port()
+        self.bootstrap = f"localhost:{self.port}"
+
+    def launcher(self, *args):
+        return harness.launcher("--state-dir", str(self.state_dir), *args)
+
+    def start(self):
+        result = self.launcher("start", "--port", str(self.port),
+                               "--controller-port", str(self.controller_port))
+        if result.returncode != 0:
+            raise RuntimeError(f"the private broker did not start: {result.stderr.strip()}")
+
+    def kill9(self):
+        pid = int((self.state_dir / "broker.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        p7check.wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
+                           Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
+                           30, f"the killed broker (pid {pid}) to be gone")
+
+    def stop(self):
+        self.launcher("stop")
+
+
+class Program(harness.Program):
+    """A program of files/ (cwd and logs in the work folder), which may be started again after
+    it died."""
+
+    def __init__(self, workdir, name, args, env):
+        self.deaths = []
+        self.launch = (workdir, name, args, env)
+        self._start()
+
+    def _start(self):
+        workdir, name, args, env = self.launch
+        super().__init__(FILES / name, args, workdir, env=env, cwd=workdir)
+
+    def restart(self):
+        self._start()
+
+    def note_death(self):
+        """True (and remembered, with the last lines it wrote) if it has died."""
+        if self.running():
+            return False
+        tail = " | ".join(self.stderr.strip().splitlines()[-3:])
+        self.deaths.append(f"{self.name} exited {self.process.returncode}: {tail}")
+        return True
+
+
+def partition_offsets(folder):
+    offsets = {}
+    for n in range(p7check.PARTITIONS):
+        try:
+            with open(folder / f"partition-{n}.json") as f:
+                offsets[n] = json.load(f)["offset"]
+        except (OSError, ValueError, KeyError):
+            offsets[n] = -1
+    return offsets
+
+
+def expected_birthdays(folder):
+    return p7check.expected_birthdays(BIRTHDAY, partition_offsets(folder))
+
+
+def birthday_problem(folder, expected):
+    try:
+        with open(folder / "birthday.json") as f:
+            found = json.load(f)
+    except FileNotFoundError:
+        return "there is no birthday.json"
+    except ValueError as err:
+        return f"birthday.json is not valid JSON: {err}"
+    if found != expected:
+        wrong = sorted(year for year in set(found) | set(expected)
+                       if found.get(year) != expected.get(year))
+        return f"birthday.json differs from the topic for {wrong[:10]}"
+    return None
+
+
+def check_exact(folder):
+    """Problems of the partition files and birthday.json against the topic (empty: exact).
+    birthday.json is given time to take in the last readings the workers published."""
+    problems = []
+    for n in range(p7check.PARTITIONS):
+        offset, found = p7check.check_partition_file(folder / f"partition-{n}.json", n)
+        problems += [f"partition-{n}.json at offset {offset}: {p}" for p in found]
+    expected = expected_birthdays(folder)
+    try:
+        p7check.wait_until(lambda: birthday_problem(folder, expected) is None, 60,
+                           "birthday.json to agree with the topic")
+    except AssertionError:
+        problems.append(birthday_problem(folder, expected))
+    return problems
+
+
+def debug_rows(stdout):
+    """{partition: [(date, degrees), ...]} of the dictionaries debug.py printed."""
+    rows = {}
+    for line in stdout.splitlines():
+        row = ast.literal_eval(line)
+        rows.setdefault(row["partition"], []).append((row["date"], row["degrees"]))
+    return rows
+
+
+def debug_missing(debug, topic_rows):
+    """How many messages debug.py has yet to print, if what it printed per partition is an
+    unbroken run of that partition's messages up to now (the first printed one may repeat, as
+    the producer's duplicates do); None when it is not: a message skipped or printed twice."""
+    missing = 0
+    for n, printed in debug_rows(debug.stdout).items():
+        topic = topic_rows[n]
+        starts = [i for i, row in enumerate(topic) if row == printed[0]]
+        runs = [i for i in starts if topic[i:i + len(printed)] == printed]
+        if not runs:
+            return None
+        missing += len(topic) - runs[-1] - len(printed)
+    return missing
+
+
+def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, broker=None,
+                stop_signal=signal.SIGINT, minutes=None):
+    """The scenario: `outages` short outages (fewer if `minutes` run out first), then a long
+    last one during which the producer is stopped with `stop_signal`. Returns a dict of what
+    happened (see the keys at the end). A `broker` given is used (it must be running) and left
+    running; otherwise one is started and stopped."""
+    workdir = Path(workdir)
+    out_dir = workdir / "files"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    own_broker = broker is None
+    if own_broker:
+        broker = PrivateBroker(workdir / "broker")
+    env = dict(os.environ, KAFKA_BOOTSTRAP=broker.bootstrap, WEATHER_DELAY_SEC="0",
+               PYTHONUNBUFFERED="1")
+    saved_bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
+    os.environ["KAFKA_BOOTSTRAP"] = broker.bootstrap  # for p7check
+    programs = []
+    started = time.monotonic()
+    try:
+        if own_broker:
+            broker.start()
+        producer = Program(workdir, "producer.py", ["--seed", "7"], env)
+        programs.append(producer)
+        p7check.wait_until(lambda: "Topics:" in producer.stdout or not producer.running(), 90,
+                           "the producer to create the topics")
+        consumer = Program(workdir, "consumer.py",
+                           ["0", "1", "2", "3", "--dir", out_dir, "--birthday", BIRTHDAY], env)
+        debug = Program(workdir, "debug.py", [], env)
+        programs += [consumer, debug]
+        outage = 0
+        while outage < outages and producer.running():
+            if minutes and time.monotonic() - started > minutes * 60:
+                say(f"{minutes} minutes are up: ending with the last outage")
+                break
+            outage += 1
+            before = sum(partition_offsets(out_dir).values())
+            p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before, 120,
+                               "the consumer to make progress before the next outage")
+            time.sleep(rng.uniform(*up))  # load between outages: part of the scenario
+            broker.kill9()
+            time.sleep(rng.uniform(*down))  # the outage itself
+            broker.start()
+            for program in (consumer, debug):
+                if program.note_death():
+                    say(f"outage {outage}: {program.deaths[-1]}")
+                    program.restart()
+            if producer.note_death():
+                say(f"outage {outage}: {producer.deaths[-1]}; stopping the soak")
+                continue
+            say(f"outage {outage}/{outages} done at {time.monotonic() - started:.0f} s, "
+                f"{sum(p7check.end_offsets().values())} messages so far")
+
+        # The last outage is a long one: the producer is stopped while the broker is away (it
+        # must end within ~35 s, saying how many readings may be missing) and the consumers
+        # wait all that time.
+        before = sum(partition_offsets(out_dir).values())
+        p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before
+                           or not producer.running(), 120,
+                           "the consumer to make progress before the last outage")
+        broker.kill9()
+        producer.process.send_signal(stop_signal)  # a no-op if it died before
+        stopping = time.monotonic()
+        producer_status = producer.wait(timeout=120)
+        producer_stop_sec = time.monotonic() - stopping
+        broker.start()
+        for program in (consumer, debug):
+            program.note_death()
+        say(f"last outage done at {time.monotonic() - started:.0f} s; the producer stopped "
+            f"{producer_stop_sec:.1f} s after {stop_signal.name}")
+        ends = p7check.end_offsets()
+        say(f"{sum(ends.values())} messages; waiting for the consumer to catch up")
+        p7check.wait_until(lambda: partition_offsets(out_dir) == ends or not consumer.running(),
+                           CATCH_UP_SEC, "the consumer to catch up after the last outage")
+        say("checking the files against the topic")
+        problems = check_exact(out_dir)
+        topic_rows = {n: [p7check.decode(record)[1:] for record in
+                          p7check.read_partition(n, ends[n])] for n in ends}
+        p7check.wait_until(lambda: debug_missing(debug, topic_rows) in (0, None), CATCH_UP_SEC,
+                           "debug.py to print the last messages")
+        say(f"checked at {time.monotonic() - started:.0f} s")
+        if debug_missing(debug, topic_rows) is None:
+            problems.append("debug.py skipped a message or printed one twice")
+        birthday_years = len(expected_birthdays(out_dir)) - 1
+        statuses = {"producer.py": producer_status, "consumer.py": consumer.stop(),
+                    "debug.py": debug.stop()}
+        return {
+            "outages": outage + 1,
+            "producer_stop_sec": round(producer_stop_sec, 1),
+            "producer_said": (producer.stderr.strip().splitlines() or [""])[-1],
+            "messages": sum(ends.values()),
+            "birthday_years": birthday_years,
+            "problems": problems,
+            "deaths": [death for program in programs for death in program.deaths],
+            "exit_codes": statuses,
+            "waiting_lines": {p.name: p.stderr.count(WAITING_WORDS) for p in programs},
+            "back_lines": {p.name: p.stderr.count(BACK_WORDS) for p in programs},
+            "tracebacks": [p.name for p in programs if "Traceback" in p.stderr],
+            "seconds": round(time.monotonic() - started),
+        }
+    finally:
+        for program in programs:
+            program.kill()
+        if own_broker:
+            broker.stop()
+        if saved_bootstrap is None:
+            os.environ.pop("KAFKA_BOOTSTRAP", None)
+        else:
+            os.environ["KAFKA_BOOTSTRAP"] = saved_bootstrap
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Kill -9 and restart a private broker under "
+                                                 "load; check that nothing was lost or died.")
+    parser.add_argument("--outages", type=int, default=50,
+                        help="how many, the long last one (the producer stopped) included")
+    parser.add_argument("--down", type=float, nargs=2, default=DOWN_SEC, metavar=("MIN", "MAX"),
+                        help="outage length range in seconds")
+    parser.add_argument("--up", type=float, nargs=2, default=UP_SEC, metavar=("MIN", "MAX"),
+                        help="time under load between outages, in seconds")
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--sigterm", action="store_true",
+                        help="stop the producer with SIGTERM instead of SIGINT (Ctrl-C)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="start no new outage after this long (the last one follows)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="p7-outage-soak-"))
+    try:
+        result = run_outages(workdir, args.outages - 1, random.Random(args.seed), args.up,
+                             args.down, say=lambda text: print(text, flush=True),
+                             stop_signal=signal.SIGTERM if args.sigterm else signal.SIGINT,
+                             minutes=args.minutes)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if args.keep:
+            print(f"work folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    ok = not (result["problems"] or result["deaths"] or result["tracebacks"]
+              or any(code != 0 for code in result["exit_codes"].values())
+              or result["producer_stop_sec"] > 40)
+    print("PASS: nothing lost, nothing counted twice, no program died" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
