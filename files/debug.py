@@ -12,11 +12,13 @@ import sys
 
 # Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
 # quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
-# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work.
+# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work; a
+# module that imports this one keeps its own.
 try:
     import signal
-    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    if __name__ == "__main__":
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
+        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
 except KeyboardInterrupt:
     sys.exit(0)
 

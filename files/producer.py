@@ -12,11 +12,13 @@ import sys
 
 # Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
 # quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
-# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work.
+# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work; a
+# module that imports this one keeps its own.
 try:
     import signal
-    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    if __name__ == "__main__":
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
+        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
 except KeyboardInterrupt:
     sys.exit(0)
 
@@ -57,6 +59,7 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 
 
 stop_signals = 0  # Ctrl-C or SIGTERM received so far
+sending = False   # from the first send on, a stop request is only noted (see request_stop)
 
 
 class ProducerError(Exception):
@@ -169,11 +172,17 @@ class Deliveries:
 
 
 def produce(producer, readings, deliveries):
-    """Send every (date, degrees) reading; stop at the first message Kafka gave up on."""
+    """Send every (date, degrees) reading until Ctrl-C or SIGTERM; stop at the first message
+    Kafka gave up on."""
+    global sending
+    sending = True
     year = None
     for date, degrees in readings:
-        while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failures:
+        while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failures \
+                and not stop_signals:
             time.sleep(WAIT_FOR_ROOM_SEC)
+        if stop_signals:
+            return
         if deliveries.failures:
             raise ProducerError(f"Kafka gave up on a message after 10 retries "
                                 f"({deliveries.failures[0]}); stopping so the stream does not "
@@ -187,11 +196,14 @@ def produce(producer, readings, deliveries):
 
 
 def request_stop(signum, frame):
-    """The first Ctrl-C or SIGTERM ends the sending loop (as a KeyboardInterrupt there); later
-    ones only cut close_producer's wait short, so that a second Ctrl-C is never a traceback."""
+    """Before the sending starts, the first Ctrl-C or SIGTERM ends the program at once (as a
+    KeyboardInterrupt). Once it sends, a stop is only noted, and produce() returns before its
+    next reading: raised inside kafka-python's send() an exception could leave a batch half
+    added, which the last flush would then wait for in vain. Later signals only cut
+    close_producer's wait short, so that a second Ctrl-C is never a traceback."""
     global stop_signals
     stop_signals += 1
-    if stop_signals == 1:
+    if stop_signals == 1 and not sending:
         raise KeyboardInterrupt
 
 

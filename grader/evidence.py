@@ -60,14 +60,34 @@ def _literal(node):
 
 def calls_to(source_path, function_name):
     """The keyword arguments of every call `function_name(...)` or `module.function_name(...)`
-    in a Python source file, as {name: literal value (None when not a literal)}."""
+    in a Python source file, as {name: literal value (None when not a literal)}. Settings kept
+    as data, `function_name(**CONFIG)` with a module-level `CONFIG = {...}`, count as keywords."""
     tree = ast.parse(source_path.read_text())
+    settings = module_dicts(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
             if name == function_name:
-                yield {k.arg: _literal(k.value) for k in node.keywords if k.arg}
+                keywords = {}
+                for keyword in node.keywords:
+                    if keyword.arg:
+                        keywords[keyword.arg] = _literal(keyword.value)
+                    elif isinstance(keyword.value, ast.Name):
+                        keywords.update(settings.get(keyword.value.id, {}))
+                yield keywords
+
+
+def module_dicts(tree):
+    """{NAME: {key: literal value}} of the module-level assignments NAME = {"key": value...}."""
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict):
+            found[node.targets[0].id] = {
+                _literal(key): _literal(value)
+                for key, value in zip(node.value.keys, node.value.values) if key is not None}
+    return found
 
 
 class PartitionFiles:

@@ -74,8 +74,8 @@ def test_grader_fails_a_consumer_that_counts_duplicates(broker, tmp_path):
 def test_grader_fails_a_consumer_that_writes_in_place(broker, tmp_path):
     # The checkpoint written straight into partition-N.json: a reader can find it half written
     # (check 7 may fail too: its oracle reads the files while that consumer writes them).
-    submission = broken_submission(tmp_path, 'tmp_path = path + ".tmp"',
-                                   "tmp_path = path  # broken by the test: no temporary file")
+    submission = broken_submission(tmp_path, "os.replace(tmp_path, path)",
+                                   'open(path, "w").write(open(tmp_path).read())  # broken')
 
     code, results, output = grade(broker, tmp_path, "--files", str(submission), "--only", "9")
 

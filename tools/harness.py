@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = ROOT / "files"
 LAUNCHER = ROOT / "broker" / "launcher.py"
 
-STOP_TIMEOUT = 30
+STOP_TIMEOUT = 45               # producer.py may wait 30 s for an absent broker's acks
 PROGRAM_TIMEOUT = 60
 BROKER_START_TIMEOUT = 600      # the first start may fetch Kafka from Maven Central
 TOPIC_TIMEOUT = 60

@@ -1,0 +1,212 @@
+"""consumer.py's reading of messages and keeping of stats, in process: no Java, no broker.
+
+The records are kafka-python's own ConsumerRecord values, as poll() returns them. The date rule
+is checked against tools/p7check.py, the independent oracle, over random streams: the consumer
+(fed in random batches, restarted from its own checkpoints) and the oracle must agree."""
+
+import json
+import math
+import random
+
+import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+
+import consumer  # files/consumer.py
+from report_pb2 import Report
+from tools import p7check
+
+WHO = [0]
+
+
+def record(offset, key, value, partition=0):
+    return ConsumerRecord("temperatures", partition, -1, offset, 0, 0, key, value, [], None,
+                          -1, -1, -1)
+
+
+def reading(offset, date, degrees=50.0, month=None, partition=0):
+    month = month or consumer.MONTHS[int(date[5:7]) - 1]
+    value = Report(date=date, degrees=degrees).SerializeToString()
+    return record(offset, month.encode(), value, partition)
+
+
+# ---------------------------------------------------------------- parse_message
+
+def test_a_report_keyed_by_its_month_parses():
+    assert consumer.parse_message(reading(0, "1990-03-05", 41.25)) == ("March", "1990-03-05",
+                                                                        41.25)
+
+
+@pytest.mark.parametrize("key, value, complaint", [
+    (b"Smarch", Report(date="1990-03-05", degrees=1.0).SerializeToString(), "not a month"),
+    (None, Report(date="1990-03-05", degrees=1.0).SerializeToString(), "not a month"),
+    (b"\xff", Report(date="1990-03-05", degrees=1.0).SerializeToString(), "not a month"),
+    (b"March", b"\xff\xff not a protobuf", "not a Report"),
+    (b"March", Report(date="1990-W10-1", degrees=1.0).SerializeToString(), "YYYY-MM-DD"),
+    (b"March", Report(date="1990-02-30", degrees=1.0).SerializeToString(), "YYYY-MM-DD"),
+    (b"March", Report(date="19900305", degrees=1.0).SerializeToString(), "YYYY-MM-DD"),
+    (b"March", Report(date="", degrees=1.0).SerializeToString(), "YYYY-MM-DD"),
+    (b"March", Report(date="1990-04-05", degrees=1.0).SerializeToString(), "does not belong"),
+    (b"March", Report(date="1990-03-05", degrees=1e308).SerializeToString(), "outside"),
+    (b"March", Report(date="1990-03-05", degrees=math.nan).SerializeToString(), "outside"),
+    (b"March", Report(date="1990-03-05", degrees=-200.5).SerializeToString(), "outside"),
+])
+def test_what_is_not_a_reading_is_malformed(key, value, complaint):
+    with pytest.raises(consumer.MalformedMessage, match=complaint):
+        consumer.parse_message(record(0, key, value))
+
+
+def test_a_null_value_is_malformed_or_empty_never_a_crash():
+    # An empty Report has the empty date: malformed all the same.
+    with pytest.raises(consumer.MalformedMessage):
+        consumer.parse_message(record(0, b"March", None))
+
+
+# ---------------------------------------------------------------- update_stats
+
+def test_update_stats_keeps_count_sum_avg_start_end_per_month_and_year():
+    data = consumer.fresh_partition(0)
+    for date, degrees in (("1990-03-01", 10.0), ("1990-03-02", 20.0), ("1991-03-01", 5.0)):
+        consumer.update_stats(data, "March", date, degrees)
+    assert data["March"]["1990"] == {"count": 2, "sum": 30.0, "avg": 15.0,
+                                     "start": "1990-03-01", "end": "1990-03-02"}
+    assert data["March"]["1991"]["count"] == 1 and data["March"]["1991"]["avg"] == 5.0
+    assert consumer.last_date(data) == "1991-03-01"
+    assert consumer.checkpoint_problem(data, 0) is None
+
+
+# ---------------------------------------------------------------- checkpoint_problem
+
+def good_checkpoint():
+    data = consumer.fresh_partition(1)
+    consumer.update_stats(data, "May", "1990-05-01", 60.0)
+    data["offset"] = 1
+    return data
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (lambda d: d.update(partition=2), "belongs to partition 2"),
+    (lambda d: d.update(offset=-1), "no valid offset"),
+    (lambda d: d.update(offset=True), "no valid offset"),
+    (lambda d: d.update(offset="7"), "no valid offset"),
+    (lambda d: d.update(Smarch={}), "unexpected key 'Smarch'"),
+    (lambda d: d["May"]["1990"].pop("avg"), "incomplete stats"),
+    (lambda d: d["May"]["1990"].update(count="x"), "count 'x'"),
+    (lambda d: d["May"]["1990"].update(sum=math.inf), "sum inf"),
+    (lambda d: d["May"]["1990"].update(end=None), "end None"),
+    (lambda d: d["May"]["1990"].update(end="2999-12-32"), "end '2999-12-32'"),
+    (lambda d: d["May"]["1990"].update(start="1991-05-01"), "start '1991-05-01'"),
+])
+def test_checkpoint_problem_names_what_is_wrong(change, complaint):
+    data = good_checkpoint()
+    assert consumer.checkpoint_problem(data, 1) is None
+    change(data)
+    assert complaint in consumer.checkpoint_problem(data, 1)
+
+
+def test_a_checkpoint_that_is_no_object_is_refused():
+    assert consumer.checkpoint_problem([], 0) == "does not hold a JSON object"
+
+
+# ---------------------------------------------------------------- apply_messages
+
+def apply(messages, data=None, newest=None):
+    data = data or consumer.fresh_partition(0)
+    dates = consumer.DateFilter(0, consumer.last_date(data) if newest is None else newest, WHO)
+    counted = []
+    consumer.apply_messages(data, dates, messages, WHO,
+                            lambda date, degrees: counted.append(date))
+    return data, dates, counted
+
+
+def test_duplicates_count_once_and_malformed_messages_are_logged(capsys):
+    messages = [reading(0, "1990-01-01", 20.0), reading(1, "1990-01-02", 21.0),
+                reading(2, "1990-01-02", 90.0),   # the generator's duplicate, 40+ off
+                record(3, b"January", b"\xff garbage"),
+                reading(4, "1990-01-03", 22.0), reading(5, "1990-01-04", 23.0)]
+    data, dates, counted = apply(messages)
+    assert counted == ["1990-01-01", "1990-01-02", "1990-01-03", "1990-01-04"]
+    assert data["January"]["1990"]["sum"] == 86.0
+    assert dates.checkpoint(6) == 6
+    assert "partition 0 offset 3: skipped a malformed message" in capsys.readouterr().err
+
+
+def test_a_far_future_date_is_held_back_then_skipped():
+    messages = [reading(0, "1990-12-01"), reading(1, "2999-12-31"), reading(2, "1990-12-02"),
+                reading(3, "1990-12-03")]
+    data, dates, counted = apply(messages, newest="1990-11-30")
+    assert counted == ["1990-12-01", "1990-12-02", "1990-12-03"]
+    assert dates.checkpoint(4) == 4
+
+
+def test_a_genuine_jump_is_counted_once_confirmed_and_held_until_then():
+    data, dates, counted = apply([reading(0, "1990-05-01"), reading(1, "2005-05-01")],
+                                 newest="1990-04-30")
+    assert counted == ["1990-05-01"] and dates.checkpoint(2) == 1  # 2005 is still undecided
+    consumer.apply_messages(data, dates, [reading(2, "2005-05-02"), reading(3, "2005-05-03")],
+                            WHO)
+    assert data["May"]["2005"]["count"] == 3 and dates.checkpoint(4) == 4
+
+
+def test_old_dates_are_summed_up_in_one_line(capsys):
+    apply([reading(n, f"1990-01-0{n + 1}") for n in range(3)], newest="1990-06-01")
+    err = capsys.readouterr().err
+    assert err.count("dated before the newest counted date") == 1 and "3 reading(s)" in err
+
+
+MONTH_DAYS = 28
+
+
+def random_stream(rng, length):
+    """Mostly an advancing stream of one partition's months, with duplicates, far-future
+    poisons, jumps ahead, malformed messages and old replays, as offsets 0..length-1."""
+    day = rng.randrange(0, 200)
+    messages = []
+    for offset in range(length):
+        roll = rng.random()
+        if roll < 0.05 and messages:
+            messages.append(record(offset, b"March", b"\x01 garbage"))
+            continue
+        if roll < 0.10:
+            date = f"{rng.choice([2999, 2500, 9999])}-03-{rng.randrange(1, MONTH_DAYS):02d}"
+        elif roll < 0.13:
+            day += rng.randrange(400, 4000)
+            date = None
+        elif roll < 0.18:
+            date = None
+            day = max(0, day - rng.randrange(1, 60))
+        else:
+            if rng.random() > 0.1:  # else: the same day again (a duplicate)
+                day += 1
+            date = None
+        if date is None:
+            year, month_day = 1990 + day // MONTH_DAYS, day % MONTH_DAYS + 1
+            date = f"{year}-03-{month_day:02d}"
+        messages.append(reading(offset, date, round(rng.uniform(-20, 90), 4)))
+    return messages
+
+
+def consume_in_batches(rng, messages):
+    """consumer.py's loop without Kafka: random batches, sometimes a restart from the file."""
+    data = consumer.fresh_partition(0)
+    dates = consumer.DateFilter(0, "", WHO)
+    position = 0
+    while position < len(messages):
+        size = rng.randrange(1, 12)
+        batch = messages[position:position + size]
+        consumer.apply_messages(data, dates, batch, WHO)
+        data["offset"] = dates.checkpoint(batch[-1].offset + 1)
+        position += len(batch)
+        if rng.random() < 0.2:  # a kill: what survives is the file as last saved
+            data = json.loads(json.dumps(data))
+            dates = consumer.DateFilter(0, consumer.last_date(data), WHO)
+            position = data["offset"]
+    return data
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_the_consumer_and_the_oracle_agree_on_random_streams(seed, capsys):
+    rng = random.Random(seed)
+    messages = random_stream(rng, rng.randrange(20, 120))
+    data = consume_in_batches(rng, messages)
+    expected = p7check.expected_stats(messages, data["offset"])
+    assert p7check.stats_mismatches(data, expected) == []
