@@ -424,27 +424,9 @@ def run_ceiling(workdir, groups, ends, label, config=None):
             "peak_kib": [s.get("peak_kib") for s in stamps]}
 
 
-class _Captured(Exception):
-    pass
-
-
 def consumer_fetch_settings():
-    """The fetch settings consumer.py's make_consumer() passes to KafkaConsumer."""
-    captured = {}
-
-    def capture(*args, **kwargs):
-        captured.update(kwargs)
-        raise _Captured
-
-    real = p7consumer.KafkaConsumer
-    p7consumer.KafkaConsumer = capture
-    try:
-        p7consumer.make_consumer()
-    except _Captured:
-        pass
-    finally:
-        p7consumer.KafkaConsumer = real
-    return {k: v for k, v in captured.items() if k in FETCH_SETTINGS}
+    """The fetch settings of consumer.py's stats workers (its CONSUMER_CONFIG)."""
+    return {k: v for k, v in p7consumer.CONSUMER_CONFIG.items() if k in FETCH_SETTINGS}
 
 
 def bench_catchup(workdir, backlog, repeats):

@@ -55,12 +55,11 @@ def main():
 
         def send_all():
             with contextlib.redirect_stdout(io.StringIO()):
-                p7producer.produce(producer, readings)
+                p7producer.produce(producer, readings, p7producer.Deliveries())
     else:
-        producer = KafkaProducer(bootstrap_servers=[p7producer.BROKER],
-                                 client_id="p7-bench-bare", acks="all", retries=10,
-                                 enable_idempotence=True,
-                                 max_in_flight_requests_per_connection=args.in_flight)
+        config = dict(p7producer.PRODUCER_CONFIG, client_id="p7-bench-bare",
+                      max_in_flight_requests_per_connection=args.in_flight)
+        producer = KafkaProducer(bootstrap_servers=p7producer.BROKER.split(","), **config)
         encoded = [(p7producer.month_of(date).encode("utf-8"),
                     Report(date=date, degrees=degrees).SerializeToString())
                    for date, degrees in itertools.islice(weather.get_next_weather(0, seed=SEED),

@@ -55,11 +55,6 @@ BOOTSTRAP_TIMEOUT_MS = 10_000
 # client: 1 s), so a restarted broker would stay unused for up to half a minute.
 RECONNECT_BACKOFF_MAX_MS = 1000
 POLL_TIMEOUT_MS = 1000
-# Up to this many messages per poll (kafka-python's default is 500). Each poll rewrites and
-# fsyncs the files it touched, so while catching up on a backlog bigger batches mean far fewer
-# writes (BENCHMARKS.md: 20-30% less CPU catching up on a century); a live stream still gets
-# each message written as soon as it arrives.
-MAX_POLL_RECORDS = 5000
 ROUND_ONE_ITERATIONS = 30
 ROUND_WORKERS = ([0, 1], [2, 3])
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -91,6 +86,43 @@ PROBE_SEC = 5
 PROBE_TIMEOUT_MS = 5000
 ACK_WAIT_SEC = 5
 CLOSE_TIMEOUT_SEC = 3
+
+# The Kafka clients' settings, as data (bench/ reads and varies them).
+CONSUMER_CONFIG = {  # the stats workers
+    "client_id": "p7-stats-consumer",
+    # Manual assignment, no group: the offset lives in partition-N.json, never in Kafka.
+    "group_id": None,
+    "enable_auto_commit": False,
+    # Only when the checkpoint's offset was deleted by retention: restart from the oldest
+    # message still there, not from the newest (the date filter drops what was counted).
+    "auto_offset_reset": "earliest",
+    "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+    # Up to 5000 messages per poll (kafka-python's default is 500). Each poll rewrites and fsyncs
+    # the files it touched, so while catching up on a backlog bigger batches mean far fewer
+    # writes (BENCHMARKS.md: 20-30% less CPU catching up on a century); a live stream still gets
+    # each message written as soon as it arrives.
+    "max_poll_records": 5000,
+}
+BIRTHDAY_PRODUCER_CONFIG = {  # the stats workers' publisher of birthday readings
+    "client_id": "p7-birthday-publisher",
+    "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+    # producer.py's settings, for the same reasons: nothing unacknowledged is considered sent,
+    # and retries never reorder.
+    "acks": "all",
+    "retries": 10,
+    "max_in_flight_requests_per_connection": 1,
+    "enable_idempotence": True,
+}
+BIRTHDAY_CONSUMER_CONFIG = {  # the subscriber that keeps birthday.json
+    "client_id": "p7-birthday-subscriber",
+    "group_id": BIRTHDAY_GROUP,
+    "enable_auto_commit": False,  # committed after each atomic write of birthday.json
+    "auto_offset_reset": "earliest",
+    "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+}
 
 stop_requested = False
 
@@ -517,19 +549,7 @@ def apply_messages(data, dates, messages, partition_nums, on_counted=None):
 
 def make_consumer():
     try:
-        return KafkaConsumer(
-            bootstrap_servers=BROKER.split(","),
-            client_id="p7-stats-consumer",
-            # Manual assignment, no group: the offset lives in partition-N.json, never in Kafka.
-            group_id=None,
-            enable_auto_commit=False,
-            # Only when the checkpoint's offset was deleted by retention: restart from the oldest
-            # message still there, not from the newest (the date filter drops what was counted).
-            auto_offset_reset="earliest",
-            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            max_poll_records=MAX_POLL_RECORDS,
-        )
+        return KafkaConsumer(bootstrap_servers=BROKER.split(","), **CONSUMER_CONFIG)
     except KafkaTimeoutError:
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {BROKER}: is it running? "
                                 "(`make broker`, or the p7 container)") from None
@@ -642,18 +662,8 @@ class BirthdayPublisher:
     def __init__(self, birthday):
         self.month_day = birthday[5:]
         self.pending = []
-        self.producer = KafkaProducer(
-            bootstrap_servers=BROKER.split(","),
-            client_id="p7-birthday-publisher",
-            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            # The producer.py settings, for the same reasons: nothing unacknowledged is
-            # considered sent, and retries never reorder.
-            acks="all",
-            retries=10,
-            max_in_flight_requests_per_connection=1,
-            enable_idempotence=True,
-        )
+        self.producer = KafkaProducer(bootstrap_servers=BROKER.split(","),
+                                      **BIRTHDAY_PRODUCER_CONFIG)
 
     def counted(self, date, degrees):
         # A 29 February birthday only matches in leap years, as it should.
@@ -753,11 +763,7 @@ def follow_birthdays(birthday, out_dir):
     who = ["birthday"]
     path = os.path.join(out_dir, BIRTHDAY_FILE)
     data = load_birthdays(path, birthday)
-    consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","),
-                             client_id="p7-birthday-subscriber", group_id=BIRTHDAY_GROUP,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-                             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
+    consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","), **BIRTHDAY_CONSUMER_CONFIG)
     try:
         if wait_for_topic(consumer, who, BIRTHDAY_TOPIC) is None:
             return

@@ -45,6 +45,17 @@ RETRY_SEC = 1
 PROBE_SEC = 5
 PROBE_TIMEOUT_MS = 5000
 
+# The KafkaConsumer's settings, as data.
+CONSUMER_CONFIG = {
+    "group_id": GROUP,
+    # No committed offsets, so every start begins at the end of each partition: "new messages
+    # only", and never a replay from the beginning.
+    "enable_auto_commit": False,
+    "auto_offset_reset": "latest",
+    "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+}
+
 
 def bootstrap_problem(servers):
     """Why `servers` (KAFKA_BOOTSTRAP) is not HOST:PORT[,HOST:PORT...], or None if it is one."""
@@ -77,16 +88,7 @@ def message_to_dict(message):
 
 def make_consumer():
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=BROKER.split(","),
-            group_id=GROUP,
-            # No committed offsets, so every start begins at the end of each partition:
-            # "new messages only", and never a replay from the beginning.
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-        )
+        consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","), **CONSUMER_CONFIG)
     except KafkaTimeoutError:
         raise SystemExit(f"debug: error: cannot reach the Kafka broker at {BROKER}: is it "
                          "running? (`make broker`, or the p7 container)") from None

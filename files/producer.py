@@ -54,6 +54,24 @@ CLOSE_TIMEOUT_SEC = 3
 # acknowledgement; a few seconds' worth, enough for full speed.
 MAX_UNACKNOWLEDGED = 20_000
 WAIT_FOR_ROOM_SEC = 0.01
+
+# The KafkaProducer's settings, as data (bench/ reads them too).
+PRODUCER_CONFIG = {
+    "client_id": "p7-producer",
+    "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+    # A send counts only once every in-sync replica has the message (no undercounting)...
+    "acks": "all",
+    # ...and a failed send is retried up to 10 times before the message is given up.
+    "retries": 10,
+    # A retry must not overtake the messages sent after it. If 03-05 failed, 03-06 went through
+    # and 03-05 were then retried, the consumer would see 03-05 after 03-06 and its "skip dates
+    # not after the last one" rule would drop a real reading. One request in flight per
+    # connection keeps the order; idempotence lets the broker drop the copy a retry makes when
+    # only the acknowledgement was lost.
+    "max_in_flight_requests_per_connection": 1,
+    "enable_idempotence": True,
+}
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 
@@ -128,23 +146,7 @@ def topic_has_leaders(admin, name, partitions):
 
 
 def make_producer():
-    return KafkaProducer(
-        bootstrap_servers=BROKER.split(","),
-        client_id="p7-producer",
-        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-        # A send counts only once every in-sync replica has the message (no undercounting)...
-        acks="all",
-        # ...and a failed send is retried up to 10 times before the message is given up.
-        retries=10,
-        # A retry must not overtake the messages sent after it. If 03-05 failed, 03-06 went
-        # through and 03-05 were then retried, the consumer would see 03-05 after 03-06 and its
-        # "skip dates not after the last one" rule would drop a real reading. One request in
-        # flight per connection keeps the order; idempotence lets the broker drop the copy a
-        # retry makes when only the acknowledgement was lost.
-        max_in_flight_requests_per_connection=1,
-        enable_idempotence=True,
-    )
+    return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG)
 
 
 def month_of(date):
