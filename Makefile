@@ -29,9 +29,10 @@ clean: stop
 run: venv broker
 	$(PY) -m tools.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY)
 
+# Two test processes, each with its own broker (tests/conftest.py); a test file stays in one.
+# The grader's full run is one of the tests (tests/test_autograde.py).
 test: venv
-	$(PY) -m pytest -q tests
-	$(PY) autograde.py
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # The unit tests alone: no Java, no broker, a few seconds.
 test-fast: venv

@@ -2,7 +2,9 @@
 files/ run as real processes against it (tools/harness.py). Shared helpers: tests/helpers.py.
 
 The broker listens on localhost:9092 unless KAFKA_BOOTSTRAP names another port; the launcher
-then keeps that broker's data in broker/.run-PORT, apart from the default one.
+then keeps that broker's data in broker/.run-PORT, apart from the default one. `make test` runs
+the tests in two processes (pytest-xdist): each has a broker of its own, the second one
+WORKER_PORT_STEP ports above the first, since every test may recreate the topic.
 """
 
 import os
@@ -11,6 +13,15 @@ import pytest
 
 from helpers import FILES, current_topic_id, total_messages, wait_for_new_topic, wait_until
 from tools import harness, p7check
+
+WORKER_PORT_STEP = 200
+
+
+def pytest_configure(config):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ... under xdist
+    if worker != "gw0":
+        port = int(p7check.bootstrap().rsplit(":", 1)[1]) + WORKER_PORT_STEP * int(worker[2:])
+        os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # the launcher and p7check read it
 
 
 @pytest.fixture(scope="session")

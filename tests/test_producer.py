@@ -143,10 +143,15 @@ def test_sigterm_flushes_and_exits_zero(run_program, start_producer):
     assert "producer: stopped" in producer.stdout
 
 
-def test_producer_without_a_broker_says_so(run_program):
-    producer = run_program("producer.py", env={"KAFKA_BOOTSTRAP": f"localhost:{free_port()}"})
-    assert producer.wait(timeout=60) == 1
-    assert "cannot reach the Kafka broker" in assert_one_clean_sentence(producer.stderr)
+def test_no_broker_is_one_sentence_from_every_program(run_program, tmp_path):
+    # Side by side: each waits its 10 s for a broker that is not there.
+    nowhere = {"KAFKA_BOOTSTRAP": f"localhost:{free_port()}"}
+    programs = [run_program(name, *args, env=nowhere)
+                for name, args in (("producer.py", ()), ("debug.py", ()),
+                                   ("consumer.py", ("0", "--dir", tmp_path)))]
+    for program in programs:
+        assert program.wait(timeout=60) == 1, program.name
+        assert "cannot reach the Kafka broker" in assert_one_clean_sentence(program.stderr)
 
 
 def test_producer_with_a_bad_delay_says_so(run_program):
@@ -180,9 +185,3 @@ def test_debug_prints_only_new_messages_as_dicts(run_program, start_producer):
         starts = [i for i in range(before[number], len(topic) - len(printed) + 1)
                   if topic[i:i + len(printed)] == printed]
         assert starts, f"partition {number}: debug output is not the newest messages in order"
-
-
-def test_debug_without_a_broker_says_so(run_program):
-    debug = run_program("debug.py", env={"KAFKA_BOOTSTRAP": f"localhost:{free_port()}"})
-    assert debug.wait(timeout=60) == 1
-    assert "cannot reach the Kafka broker" in assert_one_clean_sentence(debug.stderr)
