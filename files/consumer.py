@@ -86,6 +86,9 @@ PROBE_SEC = 5
 PROBE_TIMEOUT_MS = 5000
 ACK_WAIT_SEC = 5
 CLOSE_TIMEOUT_SEC = 3
+# How long a restart waits for the workers of a consumer.py that was killed to finish their
+# last batch and let go of its partitions' locks.
+DEAD_OWNER_WAIT_SEC = 30
 
 # The Kafka clients' settings, as data (bench/ reads and varies them).
 CONSUMER_CONFIG = {  # the stats workers
@@ -367,11 +370,37 @@ def open_lock(lock_path, create):
 
 
 def take_lock(fd, path):
+    """The lock, or ConsumerError naming the process that keeps it. A consumer.py killed with
+    kill -9 leaves its workers finishing their last batch (they get SIGTERM as it dies) with the
+    lock they inherited: a restart waits for them instead of being refused."""
+    deadline = None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            owner = lock_owner(fd)
+        if process_alive(owner) or (deadline and time.monotonic() > deadline):
+            raise ConsumerError(f"{os.path.basename(path)} in {os.path.dirname(path)} is kept by "
+                                f"process {owner}" + (", which is still running"
+                                                      if process_alive(owner) else
+                                                      "'s workers, which did not stop"))
+        if deadline is None:
+            deadline = time.monotonic() + DEAD_OWNER_WAIT_SEC
+            print(f"consumer: {os.path.basename(path)} is still kept by the workers of process "
+                  f"{owner}, which has exited: waiting for them to finish their last batch",
+                  file=sys.stderr, flush=True)
+        time.sleep(0.1)
+
+
+def process_alive(pid_text):
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise ConsumerError(f"{os.path.basename(path)} in {os.path.dirname(path)} is kept by "
-                            f"process {lock_owner(fd)}, which is still running") from None
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass  # somebody else's process, alive
+    return True
 
 
 def lock_owner(fd):

@@ -253,6 +253,24 @@ def test_a_killed_owner_does_not_lock_out_its_restart(run_program, tmp_path):
         str(restarted.process.pid)
 
 
+def test_a_killed_two_round_owner_does_not_lock_out_its_restart(run_program, produce, tmp_path):
+    """kill -9 of the two-round consumer.py alone: its workers (idle in a poll of up to 1 s)
+    finish with the locks they inherited, and a restart started at once waits for them, then
+    counts exactly."""
+    produce(2000)
+    owner = run_program("consumer.py", "--dir", tmp_path)
+    wait_until(lambda: caught_up(tmp_path, range(4)) or not owner.running(), 90,
+               "the first owner to catch up")
+    os.kill(owner.pid, signal.SIGKILL)  # the parent only, as `kill -9 PID` does
+    owner.wait()
+    restarted = run_program("consumer.py", "--dir", tmp_path)
+    wait_until(lambda: restarted.stderr.count("resuming at offsets") == 2
+               or not restarted.running(), 90, "the restarted owner's two workers")
+    assert restarted.running(), restarted.stderr
+    assert restarted.stop() == 0, restarted.stderr
+    assert_exact(tmp_path, range(4))
+
+
 def test_symbolic_links_are_never_written_through(run_program, tmp_path):
     fresh_topic()
     victim = tmp_path / "victim.txt"
