@@ -147,7 +147,9 @@ def merge_stats(files, end_offsets):
         data = files.get(n)
         offset = data["offset"] if data else None
         end = end_offsets.get(n) if end_offsets else None
-        lag = end - offset if end is not None and offset is not None else None
+        # The end offsets were asked up to a few seconds before the file was read: a consumer
+        # may already be past them. Behind by nothing, then, not by a negative count.
+        lag = max(0, end - offset) if end is not None and offset is not None else None
         partitions[str(n)] = {"offset": offset, "end_offset": end, "lag": lag}
         for month in MONTHS:
             if data and month in data and month not in months:
