@@ -323,6 +323,8 @@ PAGE_HTML = """<!DOCTYPE html>
  th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
  th { background: #f0f0f0; }
  td:first-child { text-align: left; }
+ .scroll { display: inline-block; max-height: 300px; overflow-y: auto; vertical-align: top; }
+ .scroll table { margin-top: 0; }
  #chart rect { fill: #1f77b4; }
  #chart text { font-size: 11px; fill: #333; }
  #chart line { stroke: #999; }
@@ -335,7 +337,8 @@ PAGE_HTML = """<!DOCTYPE html>
 <label>Month <select id="month">@OPTIONS@</select></label>
 <h2 id="chart-title" style="font-size:1.1em">Avg. Max Temperatures per year: @MONTH@</h2>
 <svg id="chart" width="900" height="300" role="img" aria-label="yearly averages"></svg>
-<table id="yearly"><thead><tr><th>year</th><th>avg</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="yearly"><thead><tr><th>year</th><th>avg</th></tr></thead>
+<tbody></tbody></table></div>
 <div>
 <table id="months"><thead><tr><th>month</th><th>latest year</th><th>count</th><th>avg</th>
  <th>start</th><th>end</th></tr></thead><tbody></tbody></table>
