@@ -34,5 +34,6 @@ COPY broker/kafka-version broker/launcher.py broker/server.properties broker/log
 # the same variable, so they follow it): autograde.py --docker runs beside a p7 on 9092 that way.
 ENV P7_LISTEN_HOST=0.0.0.0 \
     P7_BROKER_STATE=/var/lib/p7-kafka
-EXPOSE 9092
+# 8544: files/dashboard.py (`docker run -p 8544:8544`), listening on P7_LISTEN_HOST as well.
+EXPOSE 9092 8544
 CMD ["python3", "/opt/p7/broker/launcher.py", "start", "--foreground"]

@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DELAY ?= 0.5
 BIRTHDAY ?= 1997-10-02
+DASHBOARD_PORT ?= 8544
 
-.PHONY: venv broker stop clean run test test-fast docker-test bench
+.PHONY: venv broker stop clean run test test-fast docker-test bench chromium
 
 venv: $(VENV)/.installed
 
@@ -27,12 +28,21 @@ clean: stop
 	rm -rf broker/.run
 
 run: venv broker
-	$(PY) -m tools.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY)
+	$(PY) -m tools.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY) \
+	  --dashboard-port $(DASHBOARD_PORT)
 
 # Two test processes, each with its own broker (tests/conftest.py); a test file stays in one.
 # The grader's full run is one of the tests (tests/test_autograde.py).
-test: venv
+test: venv chromium
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+# Debian's chromium for the dashboard's browser test (tests/test_dashboard.py), installed when
+# missing and we may (root); otherwise that test fails, saying so.
+chromium:
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "make chromium: /usr/bin/chromium is missing and could not be installed" \
+	    "(apt-get install chromium, as root); the dashboard's browser test will fail" >&2
 
 # The unit tests alone: no Java, no broker, a few seconds.
 test-fast: venv

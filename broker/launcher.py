@@ -238,7 +238,11 @@ def format_storage(state, cp):
     """Format KRaft storage once; later starts keep the existing data."""
     if (state.data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # One id in 64 would start with "-", which kafka-storage's argument parser takes for an
+    # option ("argument --cluster-id/-t: expected one argument"); Kafka's own ids avoid it too.
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
         java_base(cp, state) + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
                                 "-c", str(state.config)],

@@ -298,14 +298,16 @@ def run_pipeline(*args, env, timeout):
 def test_run_pipeline_runs_everything_and_stops_cleanly(broker, tmp_path):
     out, logs = tmp_path / "out", tmp_path / "logs"
     out.mkdir()
+    port = free_port()
     result = run_pipeline("--delay", 0.002, "--duration", 25, "--dir", out, "--log-dir", logs,
-                          "--birthday", "", env=dict(os.environ, KAFKA_BOOTSTRAP=broker),
-                          timeout=120)
+                          "--birthday", "", "--dashboard-port", port,
+                          env=dict(os.environ, KAFKA_BOOTSTRAP=broker), timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert str(logs) in result.stdout
     assert "offsets p0 " in result.stdout and " lag " in result.stdout, result.stdout
     assert "plot " in result.stdout and " s ago" in result.stdout, result.stdout
+    assert f"dashboard: http://localhost:{port}/" in result.stdout, result.stdout
 
     for n in range(4):
         assert (out / f"partition-{n}.json").exists()
@@ -316,7 +318,10 @@ def test_run_pipeline_runs_everything_and_stops_cleanly(broker, tmp_path):
     assert "producer: stopped" in (logs / "producer.out").read_text()
     assert "plot: stopped" in (logs / "plot.out").read_text()
     assert "exiting" in (logs / "consumer.out").read_text()
-    for name in ("producer", "consumer", "plot"):
+    dashboard_out = (logs / "dashboard.out").read_text()
+    assert f"serving http://localhost:{port}/ from {out}" in dashboard_out
+    assert "dashboard: stopped" in dashboard_out
+    for name in ("producer", "consumer", "plot", "dashboard"):
         assert "Traceback" not in (logs / f"{name}.err").read_text(), name
 
 
@@ -324,7 +329,7 @@ def test_run_pipeline_reports_a_program_that_dies(tmp_path):
     # No broker on this port: the producer gives up with an error, and the pipeline with it.
     env = dict(os.environ, KAFKA_BOOTSTRAP=f"localhost:{free_port()}")
     result = run_pipeline("--delay", 0.002, "--duration", 60, "--dir", tmp_path, "--log-dir",
-                          tmp_path / "logs", env=env, timeout=90)
+                          tmp_path / "logs", "--dashboard-port", free_port(), env=env, timeout=90)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "producer.py exited unexpectedly" in result.stderr

@@ -3,6 +3,7 @@
 
     python3 tools/run_pipeline.py [--delay 0.5] [--birthday 1997-10-02] [--dir files]
                                   [--duration SECONDS] [--log-dir .run-logs]
+                                  [--dashboard-port 8544]
 
 Starts files/producer.py (which recreates the `temperatures` topic), waits until the topic
 exists, then starts files/consumer.py --reset (the assignment's two rounds, from fresh partition
@@ -34,6 +35,7 @@ from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC, bootstrap
 DEFAULT_LOG_DIR = ROOT / ".run-logs"
 BROKER = bootstrap()
 PNG_NAME = "yearly_trends.png"
+DASHBOARD_PORT = 8544
 TOPIC_TIMEOUT_SEC = 120
 STOP_TIMEOUT_SEC = 30
 KAFKA_TIMEOUT_MS = 2000
@@ -277,13 +279,19 @@ def run(args):
 
     say(f"broker {BROKER}, one simulated day every {args.delay:g} s, files in "
         f"{shown(folder)}")
-    say(f"logs of the programs: {shown(log_dir)}/ (producer, consumer, plot .out/.err)")
+    say(f"logs of the programs: {shown(log_dir)}/ (producer, consumer, plot, dashboard "
+        ".out/.err)")
     say("Ctrl-C stops everything")
 
     children = []
     status = StatusPrinter(folder, started_at)
     try:
         old_topic_id = current_topic_id()
+        # The dashboard first: it shows the files (and the broker's state) from the start, and
+        # a port already taken stops the pipeline before anything else has begun.
+        children.append(start_program("dashboard.py", ["--dir", str(folder), "--port",
+                                                       str(args.dashboard_port)], log_dir, env))
+        say(f"dashboard: http://localhost:{args.dashboard_port}/")
         producer = start_program("producer.py", [], log_dir, env)
         children.append(producer)
         if wait_for_topic(producer, children, old_topic_id):
@@ -329,6 +337,8 @@ def parse_args(argv):
                         help="folder of the partition files and of the plot (default: files/)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after this long (default: run until Ctrl-C)")
+    parser.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT, metavar="PORT",
+                        help=f"port of files/dashboard.py (default {DASHBOARD_PORT})")
     parser.add_argument("--log-dir", default=str(DEFAULT_LOG_DIR),
                         help="folder for the programs' output (default: .run-logs/)")
     args = parser.parse_args(argv)
@@ -336,6 +346,8 @@ def parse_args(argv):
         parser.error("--delay must be zero or more seconds")
     if args.duration is not None and not (args.duration > 0 and math.isfinite(args.duration)):
         parser.error("--duration must be a number of seconds above 0")
+    if not 0 < args.dashboard_port < 65536:
+        parser.error("--dashboard-port must be between 1 and 65535")
     if not os.path.isdir(args.dir):
         parser.error(f"--dir {args.dir} is not a folder")
     args.birthday = args.birthday.strip()
