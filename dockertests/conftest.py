@@ -22,6 +22,7 @@ from tools.harness import ROOT
 
 IMAGE = "p7"                      # the README's tag: `docker build . -t p7`
 README_PORT = 9092                # the README's `-p 9092:9092`
+DASHBOARD_PORT = 8544             # and `-p 8544:8544`
 
 
 def copy_of_files(folder):
@@ -41,10 +42,12 @@ def image():
 
 @pytest.fixture(scope="session")
 def user_container(image, tmp_path_factory):
-    """`docker run -d -p 9092:9092 -v COPY:/files --name=UNIQUE p7`, removed at the end."""
+    """`docker run -d -p 9092:9092 -p 8544:8544 -v COPY:/files --name=UNIQUE p7`, removed at
+    the end."""
     folder = tmp_path_factory.mktemp("readme")
     container = harness.Container(f"p7-docker-test-{harness.unique_suffix()}", image,
-                                  copy_of_files(folder), host_port=README_PORT)
+                                  copy_of_files(folder), host_port=README_PORT,
+                                  also_published=(DASHBOARD_PORT,))
     os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{README_PORT}"  # p7check reads it
     try:
         container.run()

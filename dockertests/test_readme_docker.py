@@ -8,13 +8,14 @@ import ast
 import json
 import shutil
 import sys
+import urllib.request
 
 import matplotlib.image
 import pytest
 from kafka import KafkaAdminClient
 
 from tools import p7check
-from conftest import ROOT, copy_of_files, logs, run, wait_for_broker
+from conftest import DASHBOARD_PORT, ROOT, copy_of_files, logs, run, wait_for_broker
 
 WEATHER_DELAY_SEC = "0.002"     # about 500 days a second: decades within the test
 DEBUG_LINES = 20
@@ -167,6 +168,35 @@ def test_stop_and_start_keep_the_data_and_the_consumer_resumes(user_container, t
         consumer.kill()
     assert f"resuming at offsets 0:{saved[0]}, 2:{saved[2]}" in consumer.stderr
     assert_exact(user_container, [0, 2])
+
+
+def test_dashboard_in_the_background_serves_the_files_to_the_host(user_container):
+    """`docker exec -d p7 python3 /files/dashboard.py`, then http://localhost:8544/ on the host:
+    the files as they are (nothing runs now) and the topic's end offsets."""
+    run("docker", "exec", "-d", user_container.name, "python3", "/files/dashboard.py")
+    url = f"http://localhost:{DASHBOARD_PORT}"
+
+    def stats():
+        try:
+            with urllib.request.urlopen(f"{url}/stats.json", timeout=5) as answer:
+                found = json.load(answer)
+        except OSError:
+            return None
+        return found if all(p["end_offset"] is not None for p in found["partitions"].values()) \
+            else None
+
+    found = p7check.wait_until(stats, TIMEOUT, "the dashboard's /stats.json", interval=0.5)
+    ends = p7check.end_offsets()
+    for n in range(p7check.PARTITIONS):
+        assert found["partitions"][str(n)] == {
+            "offset": partition_offset(user_container.files_dir, n), "end_offset": ends[n],
+            "lag": ends[n] - partition_offset(user_container.files_dir, n)}
+    files = [json.loads((user_container.files_dir / f"partition-{n}.json").read_text())
+             for n in range(p7check.PARTITIONS)]
+    holder = next(data for data in files if "January" in data)
+    assert found["months"]["January"] == holder["January"]
+    with urllib.request.urlopen(f"{url}/", timeout=5) as page:
+        assert page.status == 200 and b"<h1>P7: Kafka, Weather Data</h1>" in page.read()
 
 
 def docker_names():

@@ -352,19 +352,24 @@ class Container:
     """One container of the p7 image, with the files folder mounted as /files.
 
     broker_port: the port the broker inside listens on and advertises (it follows
-    KAFKA_BOOTSTRAP, as the programs do); host_port publishes it on the host."""
+    KAFKA_BOOTSTRAP, as the programs do); host_port publishes it on the host; also_published:
+    more ports published as themselves (the dashboard's)."""
 
-    def __init__(self, name, image, files_dir, broker_port=9092, host_port=None):
+    def __init__(self, name, image, files_dir, broker_port=9092, host_port=None,
+                 also_published=()):
         self.name = name
         self.image = image
         self.files_dir = files_dir
         self.broker_port = broker_port
         self.host_port = host_port
+        self.also_published = also_published
 
     def run(self):
         args = ["run", "-d", "-v", f"{self.files_dir}:/files", f"--name={self.name}"]
         if self.host_port is not None:
             args += ["-p", f"{self.host_port}:{self.broker_port}"]
+        for port in self.also_published:
+            args += ["-p", f"{port}:{port}"]
         if self.broker_port != 9092:
             args += ["-e", f"KAFKA_BOOTSTRAP=localhost:{self.broker_port}"]
         docker(*args, self.image)
