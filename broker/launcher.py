@@ -16,6 +16,7 @@ Standard library only: it runs before any virtualenv exists, and inside the cont
 
 import argparse
 import base64
+import fcntl
 import os
 import shutil
 import signal
@@ -139,17 +140,25 @@ def fetch_from_maven(version, libs):
         raise LauncherError("neither KAFKA_HOME nor Maven is available: install Maven "
                             "(`apt-get install maven`) or point KAFKA_HOME at an unpacked Kafka "
                             "release")
-    print(f"launcher: fetching Apache Kafka {version} from Maven Central into {libs} "
-          "(first run only)", flush=True)
-    shutil.rmtree(libs, ignore_errors=True)
-    result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), f"-Dkafka.version={version}",
-         "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
-        capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise LauncherError(f"Maven could not fetch Kafka {version}:\n{tail}")
-    (libs / ".complete").write_text(version + "\n")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / ".fetch.lock", "w") as lock:
+        # Launchers started at once (make test's two test processes, each with its broker)
+        # fetch once: the others wait here, then find the cache complete.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (libs / ".complete").exists():
+            return
+        print(f"launcher: fetching Apache Kafka {version} from Maven Central into {libs} "
+              "(first run only)", flush=True)
+        shutil.rmtree(libs, ignore_errors=True)
+        result = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(POM), f"-Dkafka.version={version}",
+             "dependency:copy-dependencies", f"-DoutputDirectory={libs}",
+             "-DincludeScope=runtime"],
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            raise LauncherError(f"Maven could not fetch Kafka {version}:\n{tail}")
+        (libs / ".complete").write_text(version + "\n")
 
 
 # ---------------------------------------------------------------- configuration and storage

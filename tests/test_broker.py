@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -149,3 +150,18 @@ def test_foreground_mode_listens_where_told(own_broker, tmp_path):
     assert f"advertised.listeners=PLAINTEXT://localhost:{port}" in config
     native = (ROOT / "broker" / ("server.properties")).read_text()
     assert config.startswith(native), "the shared broker config must be used as it is"
+
+
+def test_launchers_started_at_once_fetch_kafka_once(tmp_path):
+    """make test starts two brokers at once on a fresh clone: the jar cache is filled by one
+    launcher while the other waits, and both find it complete."""
+    copy = tmp_path / "broker"
+    shutil.copytree(ROOT / "broker", copy, ignore=shutil.ignore_patterns(".cache", ".run*"))
+    fetches = [subprocess.Popen([sys.executable, str(copy / "launcher.py"), "fetch"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(2)]
+    outputs = [fetch.communicate(timeout=600)[0] for fetch in fetches]
+    assert [fetch.returncode for fetch in fetches] == [0, 0], outputs
+    assert sum("fetching Apache Kafka" in output for output in outputs) == 1, outputs
+    version = (ROOT / "broker" / "kafka-version").read_text().strip()
+    assert (copy / ".cache" / f"kafka-{version}" / ".complete").exists()
