@@ -106,14 +106,20 @@ def test_debug_prints_new_messages(user_container, tmp_path):
         assert offset >= before[line["partition"]], f"{line} is older than debug.py"
 
 
-def test_consumer_0_2_is_exact(user_container, tmp_path):
-    """`docker exec -it p7 python3 /files/consumer.py 0 2`"""
-    consumer = user_container.program("consumer.py", ["0", "2"], logs(tmp_path))
+def consume_0_2_until_caught_up(container, tmp_path):
+    """`consumer.py 0 2` until its files reach the topic's end, then SIGTERM: exit 0."""
+    consumer = container.program("consumer.py", ["0", "2"], logs(tmp_path))
     try:
-        wait_caught_up(user_container, consumer, [0, 2])
+        wait_caught_up(container, consumer, [0, 2])
         assert consumer.stop() == 0, consumer.stderr
     finally:
         consumer.kill()
+    return consumer
+
+
+def test_consumer_0_2_is_exact(user_container, tmp_path):
+    """`docker exec -it p7 python3 /files/consumer.py 0 2`"""
+    consumer = consume_0_2_until_caught_up(user_container, tmp_path)
     assert_exact(user_container, [0, 2])
     assert not (user_container.files_dir / "partition-1.json").exists()
     assert not (user_container.files_dir / "partition-3.json").exists()
@@ -160,12 +166,7 @@ def test_stop_and_start_keep_the_data_and_the_consumer_resumes(user_container, t
     wait_for_broker(user_container)
     assert (p7check.end_offsets(), topic_id()) == (ends, topic), "the broker lost its data"
 
-    consumer = user_container.program("consumer.py", ["0", "2"], logs(tmp_path))
-    try:
-        wait_caught_up(user_container, consumer, [0, 2])
-        assert consumer.stop() == 0, consumer.stderr
-    finally:
-        consumer.kill()
+    consumer = consume_0_2_until_caught_up(user_container, tmp_path)
     assert f"resuming at offsets 0:{saved[0]}, 2:{saved[2]}" in consumer.stderr
     assert_exact(user_container, [0, 2])
 
