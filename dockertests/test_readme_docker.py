@@ -119,7 +119,7 @@ def consume_0_2_until_caught_up(container, tmp_path):
 
 def test_consumer_0_2_is_exact(user_container, tmp_path):
     """`docker exec -it p7 python3 /files/consumer.py 0 2`"""
-    consumer = consume_0_2_until_caught_up(user_container, tmp_path)
+    consume_0_2_until_caught_up(user_container, tmp_path)
     assert_exact(user_container, [0, 2])
     assert not (user_container.files_dir / "partition-1.json").exists()
     assert not (user_container.files_dir / "partition-3.json").exists()
