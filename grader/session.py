@@ -51,28 +51,6 @@ def decode_records(records):
     return decoded
 
 
-def read_partition_from(partition, start, stop, timeout=TOPIC_TIMEOUT):
-    """The records of one partition from offset `start` up to (not including) `stop`."""
-    if stop <= start:
-        return []
-    consumer = p7check.new_consumer()
-    tp = TopicPartition(TOPIC, partition)
-    records = []
-    try:
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        deadline = time.monotonic() + timeout
-        while not records or records[-1].offset < stop - 1:
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"could not read partition {partition} from offset {start} "
-                                  f"up to {stop} within {timeout} s")
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(r for r in batch if r.offset < stop)
-    finally:
-        consumer.close()
-    return records
-
-
 class Session:
     def __init__(self, files, docker=False, keep=False):
         self.files = files
@@ -266,7 +244,7 @@ class Session:
         for n, end in offsets.items():
             records = self.read_records.setdefault(n, [])
             start = records[-1][0] + 1 if records else 0
-            records.extend(decode_records(read_partition_from(n, start, end)))
+            records.extend(decode_records(p7check.read_partition(n, end, TOPIC_TIMEOUT, start)))
             topic[n] = [record for record in records if record[0] < end]
         return topic
 

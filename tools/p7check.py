@@ -77,20 +77,22 @@ def recreate_empty_topic(admin, timeout=60):
                f"the new {TOPIC} topic to have partition leaders")
 
 
-def read_partition(partition, stop_offset, timeout=60):
-    """Every record of one partition from offset 0 up to (not including) stop_offset."""
-    if stop_offset == 0:
+def read_partition(partition, stop_offset, timeout=60, start=0):
+    """Every record of one partition from offset `start` (default 0) up to (not including)
+    stop_offset."""
+    if stop_offset <= start:
         return []
     consumer = new_consumer()
     tp = TopicPartition(TOPIC, partition)
     records = []
     try:
         consumer.assign([tp])
-        consumer.seek(tp, 0)
+        consumer.seek(tp, start)
         deadline = time.monotonic() + timeout
         while not records or records[-1].offset < stop_offset - 1:
             if time.monotonic() > deadline:
-                raise AssertionError(f"could not read partition {partition} up to {stop_offset}")
+                raise AssertionError(f"could not read partition {partition} from offset {start} "
+                                     f"up to {stop_offset} within {timeout} s")
             for batch in consumer.poll(timeout_ms=500).values():
                 records.extend(r for r in batch if r.offset < stop_offset)
     finally:
