@@ -7,8 +7,13 @@ PY := $(VENV)/bin/python
 DELAY ?= 0.5
 BIRTHDAY ?= 1997-10-02
 DASHBOARD_PORT ?= 8544
+# The three-node cluster (broker/launcher.py cluster): its nodes' client ports, and what the
+# programs are given to reach it.
+CLUSTER_PORTS ?= 9192,9193,9194
+CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost:\1/g')
 
-.PHONY: venv broker stop clean run test test-fast docker-test bench chromium
+.PHONY: venv broker stop cluster cluster-stop cluster-run clean run test test-fast docker-test \
+	bench chromium
 
 venv: $(VENV)/.installed
 
@@ -24,12 +29,25 @@ broker:
 stop:
 	$(PYTHON) broker/launcher.py stop
 
-clean: stop
-	rm -rf broker/.run
+# Starts whichever of the three nodes are not running (so it also brings back a killed one, with
+# its data) and returns once all three answer and the quorum has a leader.
+cluster:
+	$(PYTHON) broker/launcher.py cluster --ports $(CLUSTER_PORTS)
+
+cluster-stop:
+	$(PYTHON) broker/launcher.py cluster-stop
+
+clean: stop cluster-stop
+	rm -rf broker/.run broker/.cluster
 
 run: venv broker
 	$(PY) -m tools.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY) \
 	  --dashboard-port $(DASHBOARD_PORT)
+
+# `make run` on the cluster, every partition on all three nodes.
+cluster-run: venv cluster
+	KAFKA_BOOTSTRAP=$(CLUSTER_BOOTSTRAP) P7_REPLICATION_FACTOR=3 $(PY) -m tools.run_pipeline \
+	  --delay $(DELAY) --birthday $(BIRTHDAY) --dashboard-port $(DASHBOARD_PORT)
 
 # Two test processes, each with its own broker (tests/conftest.py); a test file stays in one.
 # The grader's full run is one of the tests (tests/test_autograde.py).

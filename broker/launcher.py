@@ -5,11 +5,16 @@
     python3 broker/launcher.py stop
     python3 broker/launcher.py status
     python3 broker/launcher.py fetch      # only fill the jar cache (the Dockerfile's build stage)
+    python3 broker/launcher.py cluster [--ports 9192,9193,9194]   # three nodes (make cluster)
+    python3 broker/launcher.py cluster-stop
+    python3 broker/launcher.py cluster-status
 
 The broker comes from KAFKA_HOME when it points at an unpacked Kafka release (the Docker image),
 otherwise from Maven Central: `mvn dependency:copy-dependencies` on broker/pom.xml fills a cache
 that later runs reuse. The Kafka version lives in broker/kafka-version and the broker settings in
-broker/server.properties; the Dockerfile reads the same two files.
+broker/server.properties; the Dockerfile reads the same two files. The three-node cluster uses the
+same settings plus broker/cluster.properties (its durability rules), and per node only its id,
+ports and folders.
 
 Standard library only: it runs before any virtualenv exists, and inside the container.
 """
@@ -31,11 +36,14 @@ from pathlib import Path
 BROKER_DIR = Path(__file__).resolve().parent
 VERSION_FILE = BROKER_DIR / "kafka-version"
 BASE_CONFIG = BROKER_DIR / "server.properties"
+CLUSTER_CONFIG = BROKER_DIR / "cluster.properties"
 LOG_CONFIG = BROKER_DIR / "log4j2.properties"
 POM = BROKER_DIR / "pom.xml"
 CACHE_DIR = BROKER_DIR / ".cache"
 
 DEFAULT_PORT = 9092
+CLUSTER_PORTS = (9192, 9193, 9194)
+CLUSTER_DIR = BROKER_DIR / ".cluster"
 HEAP = "512m"
 START_TIMEOUT_SEC = 120
 STOP_TIMEOUT_SEC = 60
@@ -88,9 +96,12 @@ def _read_exactly(sock, count):
     return data
 
 
-def broker_is_ready(port):
+def broker_is_ready(port, brokers=1):
+    """Whether the broker on `port` answers with at least `brokers` live brokers. A KRaft broker
+    lists only the brokers the active controller has let in (unfenced), so an answer naming all
+    of a cluster's nodes also means that its quorum has a leader."""
     try:
-        return bool(metadata_answer("127.0.0.1", port))
+        return (metadata_answer("127.0.0.1", port) or 0) >= brokers
     except LauncherError:
         return False
 
@@ -219,21 +230,26 @@ class State:
             return default_port()
 
 
-def write_config(state, port, controller_port, listen_host):
-    """The shared broker settings plus what differs per machine: where to listen and store."""
+def write_config(state, port, controller_port, listen_host, node_id=1, voters=None,
+                 shared=(BASE_CONFIG,)):
+    """The shared broker settings (`shared`, later files winning) plus what differs per node:
+    its id, where it listens, its quorum and where it stores."""
+    voters = voters or f"1@127.0.0.1:{controller_port}"
     overrides = [
         "",
-        "# ---- added by broker/launcher.py for this machine ----",
+        "# ---- added by broker/launcher.py for this node ----",
+        f"node.id={node_id}",
         f"listeners=PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
         # Clients always reach the broker as localhost: natively, and from the host through
         # docker's published port.
         f"advertised.listeners=PLAINTEXT://localhost:{port}",
-        f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+        f"controller.quorum.voters={voters}",
         f"log.dirs={state.data}",
     ]
     state.root.mkdir(parents=True, exist_ok=True)
     state.logs.mkdir(parents=True, exist_ok=True)
-    state.config.write_text(BASE_CONFIG.read_text() + "\n".join(overrides) + "\n")
+    settings = "\n".join(path.read_text() for path in shared)
+    state.config.write_text(settings + "\n".join(overrides) + "\n")
 
 
 def java_base(cp, state):
@@ -243,15 +259,21 @@ def java_base(cp, state):
             "-cp", cp]
 
 
-def format_storage(state, cp):
-    """Format KRaft storage once; later starts keep the existing data."""
-    if (state.data / "meta.properties").exists():
-        return
+def new_cluster_id():
     # One id in 64 would start with "-", which kafka-storage's argument parser takes for an
     # option ("argument --cluster-id/-t: expected one argument"); Kafka's own ids avoid it too.
     cluster_id = "-"
     while cluster_id.startswith("-"):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cluster_id
+
+
+def format_storage(state, cp, cluster_id=None):
+    """Format KRaft storage once; later starts keep the existing data. The nodes of a cluster
+    share `cluster_id`; a single broker makes up its own."""
+    if (state.data / "meta.properties").exists():
+        return
+    cluster_id = cluster_id or new_cluster_id()
     result = subprocess.run(
         java_base(cp, state) + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
                                 "-c", str(state.config)],
@@ -273,10 +295,7 @@ def start(args):
         if reused:
             print(reused)
             return 0
-    for busy in (port, controller_port):
-        if port_is_open(busy):
-            raise LauncherError(f"port {busy} is held by another program: stop it, or start the "
-                                "broker on another port with --port")
+    require_free_ports(port, controller_port)
 
     cp = classpath()
     write_config(state, port, controller_port, args.listen_host)
@@ -289,15 +308,30 @@ def start(args):
               f"log in {state.server_log}", flush=True)
         os.execv(command[0], command)
 
+    process = launch(state, cp, port)
+    wait_until_ready(state, process, port, args.timeout)
+    print(f"launcher: Kafka {kafka_version()} broker ready on localhost:{port} "
+          f"(pid {process.pid}); log: {state.server_log}")
+    return 0
+
+
+def require_free_ports(*ports):
+    for busy in ports:
+        if port_is_open(busy):
+            raise LauncherError(f"port {busy} is held by another program: stop it, or start the "
+                                "broker on another port with --port")
+
+
+def launch(state, cp, port):
+    """Start the broker of `state` in the background, in its own session (so that a Ctrl-C in
+    the terminal that started it does not stop it), with its pid and port on record."""
+    command = java_base(cp, state) + ["kafka.Kafka", str(state.config)]
     with open(state.console_log, "ab") as console:
         process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     state.pid_file.write_text(f"{process.pid}\n")
     state.port_file.write_text(f"{port}\n")
-    wait_until_ready(state, process, port, args.timeout)
-    print(f"launcher: Kafka {kafka_version()} broker ready on localhost:{port} "
-          f"(pid {process.pid}); log: {state.server_log}")
-    return 0
+    return process
 
 
 def reuse_running_broker(state, port):
@@ -315,14 +349,14 @@ def reuse_running_broker(state, port):
     return None
 
 
-def wait_until_ready(state, process, port, timeout):
+def wait_until_ready(state, process, port, timeout, brokers=1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             state.pid_file.unlink(missing_ok=True)
-            raise LauncherError(f"the broker exited during startup (code {process.returncode})."
-                                + log_tail(state))
-        if broker_is_ready(port):
+            raise LauncherError(f"the broker on port {port} exited during startup "
+                                f"(code {process.returncode})." + log_tail(state))
+        if broker_is_ready(port, brokers):
             return
         time.sleep(0.2)
     stop_process(process.pid)
@@ -410,6 +444,137 @@ def fetch(args):
     return 0
 
 
+# ---------------------------------------------------------------- the three-node cluster
+
+class Cluster:
+    """Three combined broker+controller nodes on this machine, one folder each under `root`,
+    forming one KRaft quorum. The ports are on record in the root folder, so that stop and
+    status need no arguments and a restart finds its nodes again."""
+
+    def __init__(self, root, ports=None, controller_ports=None):
+        self.root = Path(root).resolve()
+        self.record = self.root / "cluster.ports"
+        self.id_file = self.root / "cluster.id"
+        recorded = self.recorded_ports()
+        if ports and recorded and recorded[0] != list(ports):
+            raise LauncherError(
+                f"{self.root} holds a cluster on ports {','.join(map(str, recorded[0]))}, not "
+                f"{','.join(map(str, ports))}: stop it and wipe it (`make clean`), or give "
+                "another --state-dir")
+        self.ports, self.controller_ports = recorded or (
+            list(ports or CLUSTER_PORTS),
+            list(controller_ports or range(max(ports or CLUSTER_PORTS) + 1,
+                                           max(ports or CLUSTER_PORTS) + 4)))
+        if len(self.ports) != 3 or len(self.controller_ports) != 3 \
+                or len(set(self.ports + self.controller_ports)) != 6:
+            raise LauncherError("a cluster needs three client ports and three other controller "
+                                "ports, all different")
+        self.states = [State(self.root / f"node-{n}") for n in (1, 2, 3)]
+        self.voters = ",".join(f"{n}@127.0.0.1:{c}"
+                               for n, c in enumerate(self.controller_ports, start=1))
+
+    def recorded_ports(self):
+        try:
+            lines = self.record.read_text().split()
+            return [int(p) for p in lines[0].split(",")], [int(p) for p in lines[1].split(",")]
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+
+    def remember(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.record.write_text(",".join(map(str, self.ports)) + "\n"
+                               + ",".join(map(str, self.controller_ports)) + "\n")
+        if not self.id_file.exists():
+            self.id_file.write_text(new_cluster_id() + "\n")
+        return self.id_file.read_text().strip()
+
+    def nodes(self):
+        """(node id, client port, controller port, state) of each node."""
+        return [(n, port, controller, state) for n, port, controller, state
+                in zip((1, 2, 3), self.ports, self.controller_ports, self.states)]
+
+    def bootstrap(self):
+        return ",".join(f"localhost:{port}" for port in self.ports)
+
+
+def cluster_start(args):
+    cluster = Cluster(args.state_dir, args.ports, args.controller_ports)
+    cluster_id = cluster.remember()
+    started = []
+    try:
+        for node_id, port, controller_port, state in cluster.nodes():
+            if state.pid():
+                continue  # running: a restart would cost it its leaderships for nothing
+            require_free_ports(port, controller_port)
+            cp = classpath()
+            write_config(state, port, controller_port, "127.0.0.1", node_id, cluster.voters,
+                         shared=(BASE_CONFIG, CLUSTER_CONFIG))
+            format_storage(state, cp, cluster_id)
+            started.append((state, launch(state, cp, port), port))
+        # A node answers only once the quorum has a leader that let it in: wait for every node
+        # to name all three.
+        deadline = time.monotonic() + args.timeout
+        for _node_id, port, _controller_port, state in cluster.nodes():
+            mine = [process for s, process, _ in started if s is state]
+            while not broker_is_ready(port, brokers=3):
+                if mine and mine[0].poll() is not None:
+                    raise LauncherError(f"the node on port {port} exited during startup "
+                                        f"(code {mine[0].returncode})." + log_tail(state))
+                if time.monotonic() > deadline:
+                    raise LauncherError(f"the node on port {port} did not see all three nodes "
+                                        f"within {args.timeout:g} s." + log_tail(state))
+                time.sleep(0.2)
+    except BaseException:
+        for state, process, _port in started:
+            stop_process(process.pid)
+            state.pid_file.unlink(missing_ok=True)
+        raise
+    what = (f"started node{'s' if len(started) > 1 else ''} on port "
+            f"{', '.join(str(port) for _, _, port in started)}" if started
+            else "all three nodes were running")
+    print(f"launcher: Kafka {kafka_version()} cluster ready at {cluster.bootstrap()} ({what}); "
+          f"logs in {cluster.root}/node-*/logs")
+    return 0
+
+
+def cluster_stop(args):
+    cluster = Cluster(args.state_dir)
+    running = [(state, state.pid()) for state in cluster.states if state.pid()]
+    if not running:
+        print(f"launcher: no node of the cluster in {cluster.root} is running")
+        return 0
+    # All at once: a node stopped last of three would wait in vain for a quorum to hand over to.
+    for _state, pid in running:
+        os.killpg(pid, signal.SIGTERM)
+    for state, pid in running:
+        stop_process(pid)
+        state.pid_file.unlink(missing_ok=True)
+    print(f"launcher: stopped {len(running)} node{'s' if len(running) > 1 else ''} of the "
+          f"cluster at {cluster.bootstrap()}")
+    return 0
+
+
+def cluster_status(args):
+    cluster = Cluster(args.state_dir)
+    answering = [port for port in cluster.ports if broker_is_ready(port, brokers=3)]
+    for node_id, port, _controller_port, state in cluster.nodes():
+        pid = state.pid()
+        print(f"launcher: node {node_id} on localhost:{port}: "
+              + (f"running (pid {pid})" if pid else "not running")
+              + (", sees all three nodes" if port in answering else ""))
+    return 0 if len(answering) == 3 else 1
+
+
+def port_list(text):
+    try:
+        ports = [int(port) for port in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of ports")
+    if len(ports) != 3 or not all(0 < port < 65536 for port in ports):
+        raise argparse.ArgumentTypeError(f"{text!r}: give three ports, like 9192,9193,9194")
+    return ports
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Start or stop the project's Kafka broker.")
     parser.add_argument("--state-dir", default=None,
@@ -434,15 +599,30 @@ def parse_args(argv):
     status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
     status_parser.add_argument("--port", type=int, default=default_port())
     commands.add_parser("fetch", help="fetch the broker's jars from Maven Central and exit")
+    cluster_parser = commands.add_parser(
+        "cluster", help="start the three-node cluster's nodes that are not running (default "
+                        "state folder broker/.cluster)")
+    cluster_parser.add_argument("--ports", type=port_list, default=None,
+                                help="the nodes' client ports (default 9192,9193,9194)")
+    cluster_parser.add_argument("--controller-ports", type=port_list, default=None,
+                                help="their KRaft controller ports (default: the three after "
+                                     "the highest client port)")
+    cluster_parser.add_argument("--timeout", type=float, default=START_TIMEOUT_SEC,
+                                help="seconds to wait for all three nodes to answer")
+    commands.add_parser("cluster-stop", help="stop the cluster's nodes (data kept)")
+    commands.add_parser("cluster-status", help="exit 0 when all three nodes answer")
     args = parser.parse_args(argv)
     if args.state_dir is None:
-        args.state_dir = default_state_dir(getattr(args, "port", DEFAULT_PORT))
+        args.state_dir = (CLUSTER_DIR if args.command.startswith("cluster")
+                          else default_state_dir(getattr(args, "port", DEFAULT_PORT)))
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    handlers = {"start": start, "stop": stop, "status": status, "fetch": fetch}
+    handlers = {"start": start, "stop": stop, "status": status, "fetch": fetch,
+                "cluster": cluster_start, "cluster-stop": cluster_stop,
+                "cluster-status": cluster_status}
     try:
         return handlers[args.command](args)
     except LauncherError as err:
