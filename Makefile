@@ -10,6 +10,7 @@ DASHBOARD_PORT ?= 8544
 # The three-node cluster (broker/launcher.py cluster): its nodes' client ports, and what the
 # programs are given to reach it.
 CLUSTER_PORTS ?= 9192,9193,9194
+CLUSTER_DIR ?= broker/.cluster
 CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost:\1/g')
 
 .PHONY: venv broker stop cluster cluster-stop cluster-run clean run test test-fast docker-test \
@@ -32,10 +33,10 @@ stop:
 # Starts whichever of the three nodes are not running (so it also brings back a killed one, with
 # its data) and returns once all three answer and the quorum has a leader.
 cluster:
-	$(PYTHON) broker/launcher.py cluster --ports $(CLUSTER_PORTS)
+	$(PYTHON) broker/launcher.py --state-dir $(CLUSTER_DIR) cluster --ports $(CLUSTER_PORTS)
 
 cluster-stop:
-	$(PYTHON) broker/launcher.py cluster-stop
+	$(PYTHON) broker/launcher.py --state-dir $(CLUSTER_DIR) cluster-stop
 
 clean: stop cluster-stop
 	rm -rf broker/.run broker/.cluster

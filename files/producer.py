@@ -5,6 +5,11 @@
 
 (Re)creates `temperatures` with 4 partitions, then sends one protobuf Report per day, keyed by
 the month's name, forever. Ctrl-C or SIGTERM flushes what is in flight and exits 0.
+
+On a cluster, KAFKA_BOOTSTRAP lists its brokers and P7_REPLICATION_FACTOR (default 1) says on
+how many of them each partition lives:
+    KAFKA_BOOTSTRAP=localhost:9192,localhost:9193,localhost:9194 P7_REPLICATION_FACTOR=3 \
+        python3 producer.py
 """
 
 import os
@@ -23,10 +28,11 @@ except KeyboardInterrupt:
     sys.exit(0)
 
 import argparse
+import itertools
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 import weather
@@ -39,7 +45,7 @@ PARTITIONS = 4
 # Kafka topics"); recreated with the main topic so both start from 1990 together.
 BIRTHDAY_TOPIC = "birthday-temperatures"
 BIRTHDAY_PARTITIONS = 1
-REPLICATION_FACTOR = 1
+REPLICATION_FACTOR = os.environ.get("P7_REPLICATION_FACTOR", "1")
 BOOTSTRAP_TIMEOUT_MS = 10_000
 # kafka-python waits up to 30 s between attempts to reach a broker that went away (the Java
 # client: 1 s), so a restarted broker would stay unused for up to half a minute.
@@ -54,6 +60,10 @@ CLOSE_TIMEOUT_SEC = 3
 # acknowledgement; a few seconds' worth, enough for full speed.
 MAX_UNACKNOWLEDGED = 20_000
 WAIT_FOR_ROOM_SEC = 0.01
+# After Kafka gave up on a reading that it may take later (a cluster short of in-sync replicas,
+# a broker away for longer than kafka-python waits), the readings it did not acknowledge are
+# sent again, in their order, this long afterwards; and again, until Kafka takes them.
+RESEND_PAUSE_SEC = 2
 
 # The KafkaProducer's settings, as data (bench/ reads them too).
 PRODUCER_CONFIG = {
@@ -94,6 +104,36 @@ def bootstrap_problem(servers):
     return None
 
 
+def replication_problem(factor):
+    """Why P7_REPLICATION_FACTOR is unusable, or None."""
+    if not factor.isdigit() or not 1 <= int(factor) <= 100:
+        return (f"P7_REPLICATION_FACTOR={factor!r} must be a whole number of copies, like 1 "
+                "(one broker) or 3 (the three-node cluster)")
+    return None
+
+
+def check_replication(admin, factor):
+    """Refuse a factor the brokers cannot hold, and one too low for their min.insync.replicas
+    (every acks=all write would then fail)."""
+    brokers = admin.describe_cluster()["brokers"]
+    if factor > len(brokers):
+        raise ProducerError(f"P7_REPLICATION_FACTOR={factor} asks for {factor} copies of each "
+                            f"partition, but only {len(brokers)} broker"
+                            f"{'s are' if len(brokers) > 1 else ' is'} live at {BROKER}: start "
+                            "the others or lower P7_REPLICATION_FACTOR")
+    resource = ConfigResource(ConfigResourceType.BROKER, str(brokers[0]["broker_id"]),
+                              configs=["min.insync.replicas"])
+    try:
+        answer = admin.describe_configs([resource], config_filter="all")
+        min_isr = int(answer["broker"][resource.name]["min.insync.replicas"]["value"])
+    except (KafkaError, KeyError, TypeError, ValueError):
+        return  # a broker that does not say: its own errors will tell
+    if factor < min_isr:
+        raise ProducerError(f"P7_REPLICATION_FACTOR={factor} is below the brokers' "
+                            f"min.insync.replicas={min_isr}, so Kafka would refuse every "
+                            f"reading: use P7_REPLICATION_FACTOR={len(brokers)}")
+
+
 def connect_admin():
     try:
         return KafkaAdminClient(bootstrap_servers=BROKER.split(","), client_id="p7-producer-admin",
@@ -125,7 +165,7 @@ def recreate_topic(admin, name, partitions):
     while True:
         try:
             admin.create_topics([NewTopic(name=name, num_partitions=partitions,
-                                          replication_factor=REPLICATION_FACTOR)])
+                                          replication_factor=int(REPLICATION_FACTOR))])
             break
         except TopicAlreadyExistsError:
             if time.monotonic() > deadline:
@@ -154,47 +194,133 @@ def month_of(date):
 
 
 class Deliveries:
-    """What was sent and what the broker acknowledged: the shutdown says what may be missing."""
+    """The readings handed to Kafka and not acknowledged yet, in the order they were sent.
+
+    When Kafka gives up on one, nothing more may go out after it: a later reading of the same
+    month stored before it would make the consumer skip it. So the first failure stops the
+    producer's sender on the spot, and every unacknowledged reading is sent again, in order, by
+    a new producer. One that Kafka did store after all is then stored twice: a duplicate, which
+    the consumer skips like the generator's own."""
 
     def __init__(self):
         self.sent = 0
-        self.acknowledged = 0
-        self.failures = []
+        self.pending = {}      # send number -> (date, degrees), in send order
+        self.failure = None    # the first error since the last resend
+        self.producer = None   # the KafkaProducer sending them now
+        self.resending = False
 
-    def track(self, future):
+    def track(self, future, reading):
+        number = self.sent
         self.sent += 1
-        future.add_callback(self.acknowledge)
-        future.add_errback(self.failures.append)
+        self.pending[number] = reading
+        future.add_callback(self.acknowledge, number)
+        future.add_errback(self.fail)
 
-    def acknowledge(self, metadata):
-        self.acknowledged += 1
+    def acknowledge(self, number, metadata):
+        self.pending.pop(number, None)
+        if self.resending:
+            self.resending = False
+            print("producer: Kafka takes readings again", file=sys.stderr, flush=True)
+
+    def fail(self, error):
+        # Runs in kafka-python's sender thread, before it sends anything else.
+        if self.failure is None:
+            self.failure = error
+            self.producer._sender.force_close()
 
     def unacknowledged(self):
-        return self.sent - self.acknowledged
+        return len(self.pending)
+
+    def take_pending(self):
+        """The unacknowledged readings, oldest first, for a new producer to send again."""
+        readings = list(self.pending.values())
+        self.pending.clear()
+        self.failure = None
+        self.resending = True
+        return readings
+
+
+class SendAgain(Exception):
+    """Kafka gave up on readings it may well take later; args: the readings still to send."""
 
 
 def produce(producer, readings, deliveries):
-    """Send every (date, degrees) reading until Ctrl-C or SIGTERM; stop at the first message
-    Kafka gave up on."""
+    """Send every (date, degrees) reading until Ctrl-C or SIGTERM. A reading Kafka gave up on
+    ends it: with SendAgain when a later attempt may succeed, else with ProducerError."""
     global sending
     sending = True
+    deliveries.producer = producer
     year = None
-    for date, degrees in readings:
-        while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failures \
+    for reading in readings:
+        while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failure \
                 and not stop_signals:
             time.sleep(WAIT_FOR_ROOM_SEC)
         if stop_signals:
             return
-        if deliveries.failures:
-            raise ProducerError(f"Kafka gave up on a message after 10 retries "
-                                f"({deliveries.failures[0]}); stopping so the stream does not "
-                                "silently lose readings")
+        if deliveries.failure:
+            break
+        date, degrees = reading
         report = Report(date=date, degrees=degrees)
-        deliveries.track(producer.send(TOPIC, key=month_of(date).encode("utf-8"),
-                                       value=report.SerializeToString()))
+        try:
+            future = producer.send(TOPIC, key=month_of(date).encode("utf-8"),
+                                   value=report.SerializeToString())
+        except KafkaError as err:
+            # The sender stopped just now (a failure in its thread), or the topic's partitions
+            # stayed unknown: this reading goes out again after the pending ones.
+            deliveries.failure = deliveries.failure or err
+            break
+        deliveries.track(future, reading)
         if date[:4] != year:
             year = date[:4]
             print(f"producing {year}...", flush=True)
+    else:
+        return
+    if not getattr(deliveries.failure, "retriable", False):
+        raise ProducerError(f"Kafka refused a reading ({deliveries.failure}); stopping so the "
+                            "stream does not silently lose readings")
+    raise SendAgain(itertools.chain([reading], readings))
+
+
+def produce_until_stopped(readings, deliveries):
+    """produce() until Ctrl-C or SIGTERM; after a failure Kafka may recover from (not enough
+    in-sync replicas, a broker away too long), again with a new producer, the readings it did
+    not acknowledge first."""
+    said_so = False
+    while True:
+        try:
+            produce(make_producer(), readings, deliveries)
+            return
+        except SendAgain as again:
+            (readings,) = again.args
+        except KafkaError as err:  # no broker answers the new producer: wait on
+            if not said_so:
+                deliveries.failure = err
+        if not said_so:
+            print(f"producer: Kafka did not take readings ({describe(deliveries.failure)}); "
+                  f"sending the {deliveries.unacknowledged()} unacknowledged ones again every "
+                  f"{RESEND_PAUSE_SEC} s until it does", file=sys.stderr, flush=True)
+            said_so = True
+        close_quietly(deliveries.producer)
+        deadline = time.monotonic() + RESEND_PAUSE_SEC
+        while time.monotonic() < deadline:
+            if stop_signals:
+                return
+            time.sleep(WAIT_FOR_ROOM_SEC)
+        readings = itertools.chain(deliveries.take_pending(), readings)
+
+
+def describe(error):
+    """A kafka-python error in words: its name and, for a broker's error code, what it means."""
+    explanation = getattr(error, "description", None) or str(error).split(": ", 1)[-1]
+    return f"{type(error).__name__}: {explanation.rstrip('.')}"
+
+
+def close_quietly(producer):
+    """Close a producer whose sender already stopped (its unsent readings are pending)."""
+    try:
+        producer.close(timeout=CLOSE_TIMEOUT_SEC)
+    except KafkaError:
+        pass
 
 
 def request_stop(signum, frame):
@@ -209,10 +335,13 @@ def request_stop(signum, frame):
         raise KeyboardInterrupt
 
 
-def close_producer(producer, deliveries):
+def close_producer(deliveries):
     """Give the broker FLUSH_TIMEOUT_SEC to acknowledge what is in flight (a Ctrl-C meanwhile
     cuts that short), then close; say how many readings may not have been delivered."""
     global stop_signals
+    producer = deliveries.producer
+    if producer is None:
+        return
     stop_signals = signals_before = max(stop_signals, 1)  # signals only hurry us from here on
     deadline = time.monotonic() + FLUSH_TIMEOUT_SEC
     while stop_signals == signals_before and time.monotonic() < deadline:
@@ -241,26 +370,26 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=None,
                         help="make the generated weather reproducible")
     args = parser.parse_args(argv)
-    if bootstrap_problem(BROKER):
-        parser.error(bootstrap_problem(BROKER))
+    for problem in (bootstrap_problem(BROKER), replication_problem(REPLICATION_FACTOR)):
+        if problem:
+            parser.error(problem)
     # SIGTERM (docker stop, kill) takes the same clean path as Ctrl-C, and Ctrl-C works even
     # when a shell started us in the background with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
 
-    producer = None
     deliveries = Deliveries()
     try:
         readings = weather.get_next_weather(delay_sec=0.5, seed=args.seed)
         admin = connect_admin()
         try:
+            check_replication(admin, int(REPLICATION_FACTOR))
             recreate_topic(admin, TOPIC, PARTITIONS)
             recreate_topic(admin, BIRTHDAY_TOPIC, BIRTHDAY_PARTITIONS)
             print("Topics:", sorted(admin.list_topics()), flush=True)
         finally:
             admin.close()
-        producer = make_producer()
-        produce(producer, readings, deliveries)
+        produce_until_stopped(readings, deliveries)
     except KeyboardInterrupt:
         pass
     except (ProducerError, ValueError) as err:
@@ -270,8 +399,7 @@ def main(argv=None):
         print(f"producer: error: Kafka failed: {err}", file=sys.stderr)
         return 1
     finally:
-        if producer is not None:
-            close_producer(producer, deliveries)
+        close_producer(deliveries)
     print("producer: stopped", flush=True)
     return 0
 

@@ -1,5 +1,6 @@
 """What the tests share besides their fixtures (those are in conftest.py)."""
 
+import datetime
 import json
 import signal
 import struct
@@ -84,6 +85,21 @@ def assert_exact(folder, partitions):
     for n in partitions:
         offset, problems = p7check.check_partition_file(folder / f"partition-{n}.json", n)
         assert not problems, f"partition-{n}.json at offset {offset}: {problems[:5]}"
+
+
+def days_counted(folder, partitions=range(p7check.PARTITIONS)):
+    """(readings counted in the partition files, days from 1990-01-01 to the newest date
+    counted): equal when every day was counted exactly once, nothing skipped or doubled."""
+    total, newest = 0, "1990-01-01"
+    for n in partitions:
+        for key, years in load(folder / f"partition-{n}.json").items():
+            if key in ("partition", "offset"):
+                continue
+            for stats in years.values():
+                total += stats["count"]
+                newest = max(newest, stats["end"])
+    days = (datetime.date.fromisoformat(newest) - datetime.date(1990, 1, 1)).days + 1
+    return total, days
 
 
 def consume_until_caught_up(run_program, folder, partitions, *extra):

@@ -238,6 +238,62 @@ def local_broker(env=None):
             launcher("stop", env=env)
 
 
+def free_port_run(count):
+    """The first of `count` consecutive free ports (a cluster's client and controller ports)."""
+    for _attempt in range(50):
+        first = free_port()
+        ports = range(first, first + count)
+        if ports[-1] < 65536 and all(_port_is_free(port) for port in ports):
+            return first
+    raise RuntimeError(f"found no {count} consecutive free ports")
+
+
+def _port_is_free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class LocalCluster:
+    """broker/launcher.py's three-node cluster, started (and brought back after a kill) with
+    `make cluster`, as a user does; its nodes on `ports`, their folders under `root`."""
+
+    def __init__(self, root, ports=None):
+        self.root = Path(root)
+        if ports is None:
+            first = free_port_run(6)  # three client ports, then the three controller ports
+            ports = [first, first + 1, first + 2]
+        self.ports = list(ports)
+        self.bootstrap = ",".join(f"localhost:{port}" for port in self.ports)
+
+    def start(self, timeout=BROKER_START_TIMEOUT):
+        """`make cluster`: starts whichever nodes are not running; returns once all answer."""
+        result = subprocess.run(
+            ["make", "-s", "cluster", f"CLUSTER_PORTS={','.join(map(str, self.ports))}",
+             f"CLUSTER_DIR={self.root}", f"PYTHON={sys.executable}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"make cluster failed: {(result.stderr or result.stdout).strip()}")
+        return result.stdout
+
+    def stop(self):
+        launcher("--state-dir", self.root, "cluster-stop")
+
+    def pid(self, node_id):
+        from broker.launcher import State
+        return State(self.root / f"node-{node_id}").pid()
+
+    def kill9(self, node_id):
+        pid = self.pid(node_id)
+        if pid is None:
+            raise RuntimeError(f"node {node_id} is not running")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: self.pid(node_id) is None, 30, f"node {node_id} to die")
+
+
 def topic_id(admin, topic):
     """The topic's id (a recreated topic gets a new one); None while it does not exist."""
     from kafka.errors import KafkaError

@@ -39,12 +39,12 @@ def bootstrap():
 
 
 def new_consumer():
-    return KafkaConsumer(bootstrap_servers=[bootstrap()], group_id=None,
+    return KafkaConsumer(bootstrap_servers=bootstrap().split(","), group_id=None,
                          enable_auto_commit=False, client_id="p7-check")
 
 
 def new_admin():
-    return KafkaAdminClient(bootstrap_servers=[bootstrap()], client_id="p7-check")
+    return KafkaAdminClient(bootstrap_servers=bootstrap().split(","), client_id="p7-check")
 
 
 def end_offsets(partitions=range(PARTITIONS), topic=TOPIC):
@@ -233,6 +233,23 @@ def records_with_lookahead(partition, offset):
     consumer decided far-ahead dates before `offset` with the records after them."""
     end = end_offsets([partition])[partition]
     return read_partition(partition, max(offset, end))
+
+
+def missing_days(ends, first="1990-01-01"):
+    """The days from `first` to the newest date in the topic (up to `ends`, offsets per
+    partition) that no message of any partition carries: none when nothing was lost."""
+    dates = set()
+    for partition, end in ends.items():
+        dates.update(decode(record)[1] for record in read_partition(partition, end))
+    if not dates:
+        return []
+    day, last = datetime.date.fromisoformat(first), datetime.date.fromisoformat(max(dates))
+    missing = []
+    while day <= last:
+        if day.isoformat() not in dates:
+            missing.append(day.isoformat())
+        day += datetime.timedelta(days=1)
+    return missing
 
 
 def check_partition_file(path, partition):
