@@ -36,8 +36,8 @@ def main():
         partition, end = item.split(":")
         ends[TopicPartition(TOPIC, int(partition))] = int(end)
 
-    consumer = KafkaConsumer(bootstrap_servers=[os.environ.get("KAFKA_BOOTSTRAP",
-                                                               "localhost:9092")],
+    consumer = KafkaConsumer(bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP",
+                                                              "localhost:9092").split(","),
                              client_id="p7-bench-ceiling", group_id=None,
                              enable_auto_commit=False, **json.loads(args.config))
     consumer.topics()  # the bootstrap and the metadata, as consumer.py fetches them first

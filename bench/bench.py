@@ -99,7 +99,7 @@ def say(text):
 # ---------------------------------------------------------------- broker and topic
 
 def admin_client():
-    return KafkaAdminClient(bootstrap_servers=[BOOTSTRAP], client_id="p7-bench-admin")
+    return KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","), client_id="p7-bench-admin")
 
 
 def delete_topic():

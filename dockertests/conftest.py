@@ -66,7 +66,7 @@ def wait_for_broker(container, timeout=120):
 
 def broker_answers():
     try:
-        admin = KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()],
+        admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","),
                                  bootstrap_timeout_ms=2000, client_id="p7-docker-test")
     except KafkaError:
         return False

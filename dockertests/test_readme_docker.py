@@ -54,7 +54,7 @@ def producer_running(container):
 
 
 def topic_id():
-    admin = KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()])
+    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","))
     try:
         (described,) = admin.describe_topics([p7check.TOPIC])
         return described.get("topic_id")

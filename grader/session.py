@@ -131,7 +131,7 @@ class Session:
             if self.container is not None:
                 self.container.require_running()  # a dead container is reported at once
             try:
-                return KafkaAdminClient(bootstrap_servers=[p7check.bootstrap()],
+                return KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","),
                                         client_id="p7-autograde")
             except KafkaError as err:
                 if time.monotonic() > deadline:

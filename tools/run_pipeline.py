@@ -100,7 +100,7 @@ def check_alive(children):
 def current_topic_id():
     """The topic's id before the producer recreates it (None: none, or no broker yet)."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=[BROKER], client_id="p7-run-pipeline",
+        admin = KafkaAdminClient(bootstrap_servers=BROKER.split(","), client_id="p7-run-pipeline",
                                  bootstrap_timeout_ms=KAFKA_TIMEOUT_MS)
     except KafkaError:
         return None
@@ -125,7 +125,7 @@ def wait_for_topic(producer, children, old_topic_id):
                                 f"{TOPIC_TIMEOUT_SEC} s (is the broker at {BROKER} running?); "
                                 f"see {shown(producer.stderr_path)}")
             try:
-                admin = admin or KafkaAdminClient(bootstrap_servers=[BROKER],
+                admin = admin or KafkaAdminClient(bootstrap_servers=BROKER.split(","),
                                                   client_id="p7-run-pipeline",
                                                   bootstrap_timeout_ms=KAFKA_TIMEOUT_MS)
                 harness.wait_for_recreated_topic(admin, TOPIC, old_topic_id, PARTITIONS,
@@ -170,7 +170,7 @@ class EndOffsets:
     def get(self):
         try:
             if self.consumer is None:
-                self.consumer = KafkaConsumer(bootstrap_servers=[BROKER], group_id=None,
+                self.consumer = KafkaConsumer(bootstrap_servers=BROKER.split(","), group_id=None,
                                               enable_auto_commit=False,
                                               client_id="p7-run-pipeline-status",
                                               bootstrap_timeout_ms=KAFKA_TIMEOUT_MS)
