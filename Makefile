@@ -75,5 +75,7 @@ docker-test: venv
 	  exit 1; }
 	$(PY) -m pytest -q dockertests
 
+# bench.cluster adds its section (a broker and a cluster of its own) after bench.bench's.
 bench: venv broker
 	PYTHONPATH=files $(PY) -m bench.bench
+	PYTHONPATH=files $(PY) -m bench.cluster
