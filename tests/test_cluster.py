@@ -18,7 +18,7 @@ from tools import harness, p7check
 
 DOWN_SEC = 10          # the "bring it back 10 s later"
 TWO_DOWN_SEC = 15
-PROGRESS_TIMEOUT = 300     # generous: a loaded 2-core machine recovers slowly; passing runs never wait it
+PROGRESS_TIMEOUT = 300  # a loaded 2-core machine recovers slowly; a passing run never waits it
 CATCH_UP_TIMEOUT = 300
 
 
