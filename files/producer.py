@@ -300,7 +300,8 @@ def produce_until_stopped(readings, deliveries):
                   f"sending the {deliveries.unacknowledged()} unacknowledged ones again every "
                   f"{RESEND_PAUSE_SEC} s until it does", file=sys.stderr, flush=True)
             said_so = True
-        close_quietly(deliveries.producer)
+        if deliveries.producer:
+            close_quietly(deliveries.producer)
         deadline = time.monotonic() + RESEND_PAUSE_SEC
         while time.monotonic() < deadline:
             if stop_signals:
