@@ -635,8 +635,8 @@ def voter_ids(voters):
     return [int(voter.partition("@")[0]) for voter in voters.split(",")]
 
 
-def env_flag(name):
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+FLAG_VALUES = {"": False, "0": False, "false": False, "no": False,
+               "1": True, "true": True, "yes": True}
 
 
 def parse_args(argv):
@@ -675,7 +675,10 @@ def parse_args(argv):
     node.add_argument("--cluster-id", default=os.environ.get("P7_CLUSTER_ID") or None,
                       help="the id all of a cluster's nodes are formatted with (default: "
                            "$P7_CLUSTER_ID, else a new one)")
-    node.add_argument("--cluster", action="store_true", default=env_flag("P7_CLUSTER"),
+    cluster_flag = os.environ.get("P7_CLUSTER", "").lower()
+    if cluster_flag not in FLAG_VALUES:
+        parser.error(f"P7_CLUSTER={cluster_flag!r} must be 1 (the cluster's settings) or 0")
+    node.add_argument("--cluster", action="store_true", default=FLAG_VALUES[cluster_flag],
                       help="add broker/cluster.properties, the cluster's durability settings "
                            "(default: $P7_CLUSTER=1)")
     node.add_argument("--internal-listener", type=host_and_port,

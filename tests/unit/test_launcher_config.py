@@ -120,6 +120,7 @@ def test_the_image_copies_the_cluster_settings():
     ({"P7_INTERNAL_LISTENER": "kafka1"}, "is not HOST:PORT"),
     ({"P7_NODE_ID": "one"}, "invalid int value: 'one'"),
     ({"P7_PORT": "91x2"}, "invalid int value: '91x2'"),
+    ({"P7_CLUSTER": "on"}, "P7_CLUSTER='on' must be 1"),
 ])
 def test_bad_node_settings_are_a_clear_error(monkeypatch, tmp_path, capsys, env, message):
     with pytest.raises(SystemExit) as exit_info:
