@@ -27,6 +27,8 @@ RUN pip install --no-cache-dir -r /opt/p7/requirements.txt
 COPY --from=kafka-jars /opt/p7/broker/.cache /opt/p7/broker/.cache
 COPY broker/kafka-version broker/launcher.py broker/server.properties broker/log4j2.properties \
      /opt/p7/broker/
+# The three-node cluster's settings on top (compose.yaml's nodes; the single broker ignores them).
+COPY broker/cluster.properties /opt/p7/broker/
 
 # Inside the container the broker listens on every interface, so that `-p 9092:9092` reaches it
 # from the host; it advertises localhost:PORT, which is right both inside and on the host.

@@ -14,7 +14,7 @@ CLUSTER_DIR ?= broker/.cluster
 CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost:\1/g')
 
 .PHONY: venv broker stop cluster cluster-stop cluster-run clean run test test-fast docker-test \
-	bench chromium
+	bench chromium docker-compose
 
 venv: $(VENV)/.installed
 
@@ -68,12 +68,24 @@ test-fast: venv
 	$(PY) -m pytest -q tests/unit
 
 # The README's Docker section against an image built from the Dockerfile as it is, then
-# autograde.py --docker. Needs a Docker engine (CI brings one up with ../shared/docker/engine.sh).
-docker-test: venv
+# autograde.py --docker, then compose.yaml's three nodes. Needs a Docker engine (CI brings one up
+# with ../shared/docker/engine.sh).
+docker-test: venv docker-compose
 	@docker info >/dev/null 2>&1 || { echo "make docker-test: no Docker engine answers" \
 	  "(docker info fails): start one first (on our machines ../shared/docker/engine.sh)." >&2; \
 	  exit 1; }
 	$(PY) -m pytest -q dockertests
+
+# Compose for compose.yaml: the v2 plugin (`docker compose`) when the machine has it, else
+# Debian's docker-compose 1.x, installed when missing and we may (root); otherwise the compose
+# test fails, saying so.
+docker-compose:
+	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null \
+	  || { test "$$(id -u)" = 0 && apt-get update -qq \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; } \
+	  || echo "make docker-compose: neither \`docker compose\` nor docker-compose is there and" \
+	    "it could not be installed (apt-get install docker-compose, as root); the compose test" \
+	    "will fail" >&2
 
 # bench.cluster adds its section (a broker and a cluster of its own) after bench.bench's.
 bench: venv broker

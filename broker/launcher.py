@@ -2,6 +2,8 @@
 """Start and stop the project's single Apache Kafka broker (KRaft mode, no ZooKeeper).
 
     python3 broker/launcher.py start [--port 9092] [--foreground] [--listen-host 0.0.0.0]
+        [--node-id N --quorum-voters 1@HOST:PORT,... --cluster-id ID --cluster
+         --internal-listener HOST:PORT]    # one node of compose.yaml's cluster (P7_* env too)
     python3 broker/launcher.py stop
     python3 broker/launcher.py status
     python3 broker/launcher.py fetch      # only fill the jar cache (the Dockerfile's build stage)
@@ -14,7 +16,8 @@ otherwise from Maven Central: `mvn dependency:copy-dependencies` on broker/pom.x
 that later runs reuse. The Kafka version lives in broker/kafka-version and the broker settings in
 broker/server.properties; the Dockerfile reads the same two files. The three-node cluster uses the
 same settings plus broker/cluster.properties (its durability rules), and per node only its id,
-ports and folders.
+ports and folders. compose.yaml runs the same cluster as three containers, each a `start
+--foreground` whose node options come from its environment (P7_NODE_ID, P7_QUORUM_VOTERS, ...).
 
 Standard library only: it runs before any virtualenv exists, and inside the container.
 """
@@ -231,18 +234,39 @@ class State:
 
 
 def write_config(state, port, controller_port, listen_host, node_id=1, voters=None,
-                 shared=(BASE_CONFIG,)):
+                 shared=(BASE_CONFIG,), internal=None):
     """The shared broker settings (`shared`, later files winning) plus what differs per node:
-    its id, where it listens, its quorum and where it stores."""
+    its id, where it listens, its quorum and where it stores.
+
+    internal: (host, port) of a second listener for a node whose peers run elsewhere (another
+    container): they replicate through it and reach its controller on `listen_host`, and
+    clients beside them use it too. Kafka answers a client with the addresses of the listener
+    it came in on, so a client on the host (PLAINTEXT, localhost) and one in the compose network
+    (INTERNAL, the container's name) are each sent addresses they can reach."""
     voters = voters or f"1@127.0.0.1:{controller_port}"
+    listeners = [f"PLAINTEXT://{listen_host}:{port}"]
+    # Clients always reach the PLAINTEXT listener as localhost: natively, and from the host
+    # through docker's published port.
+    advertised = [f"PLAINTEXT://localhost:{port}"]
+    controller_host, internal_settings = "127.0.0.1", []
+    if internal:
+        host, internal_port = internal
+        listeners.append(f"INTERNAL://{listen_host}:{internal_port}")
+        advertised.append(f"INTERNAL://{host}:{internal_port}")
+        controller_host = listen_host
+        internal_settings = [
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+            "INTERNAL:PLAINTEXT",
+            "inter.broker.listener.name=INTERNAL",
+        ]
+    listeners.append(f"CONTROLLER://{controller_host}:{controller_port}")
     overrides = [
         "",
         "# ---- added by broker/launcher.py for this node ----",
         f"node.id={node_id}",
-        f"listeners=PLAINTEXT://{listen_host}:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        # Clients always reach the broker as localhost: natively, and from the host through
-        # docker's published port.
-        f"advertised.listeners=PLAINTEXT://localhost:{port}",
+        f"listeners={','.join(listeners)}",
+        f"advertised.listeners={','.join(advertised)}",
+        *internal_settings,
         f"controller.quorum.voters={voters}",
         f"log.dirs={state.data}",
     ]
@@ -295,16 +319,18 @@ def start(args):
         if reused:
             print(reused)
             return 0
-    require_free_ports(port, controller_port)
+    require_free_ports(port, controller_port,
+                       *([args.internal_listener[1]] if args.internal_listener else []))
 
     cp = classpath()
-    write_config(state, port, controller_port, args.listen_host)
-    format_storage(state, cp)
+    write_start_config(state, args, port, controller_port)
+    format_storage(state, cp, args.cluster_id)
     command = java_base(cp, state) + ["kafka.Kafka", str(state.config)]
 
     if args.foreground:
         # The container's main process: java replaces us, so `docker stop` signals it directly.
-        print(f"launcher: Kafka {kafka_version()} on {args.listen_host}:{port}, "
+        node = f"node {args.node_id} of {args.quorum_voters}, " if args.quorum_voters else ""
+        print(f"launcher: Kafka {kafka_version()} on {args.listen_host}:{port}, {node}"
               f"log in {state.server_log}", flush=True)
         os.execv(command[0], command)
 
@@ -313,6 +339,15 @@ def start(args):
     print(f"launcher: Kafka {kafka_version()} broker ready on localhost:{port} "
           f"(pid {process.pid}); log: {state.server_log}")
     return 0
+
+
+def write_start_config(state, args, port, controller_port):
+    """The config of `start`: the single broker's, or (with the node options) that of one node
+    of a cluster whose other nodes run elsewhere."""
+    write_config(state, port, controller_port, args.listen_host, args.node_id,
+                 args.quorum_voters,
+                 shared=(BASE_CONFIG, CLUSTER_CONFIG) if args.cluster else (BASE_CONFIG,),
+                 internal=args.internal_listener)
 
 
 def require_free_ports(*ports):
@@ -575,6 +610,35 @@ def port_list(text):
     return ports
 
 
+def host_and_port(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, like kafka1:19092")
+    return host, int(port)
+
+
+def quorum_voters(text):
+    """Kafka's controller.quorum.voters: ID@HOST:PORT for each node, comma-separated."""
+    for voter in text.split(","):
+        node_id, _, address = voter.partition("@")
+        try:
+            host_and_port(address)
+        except argparse.ArgumentTypeError:
+            node_id = ""
+        if not node_id.isdigit():
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a list of ID@HOST:PORT, like 1@kafka1:9093,2@kafka2:9093")
+    return text
+
+
+def voter_ids(voters):
+    return [int(voter.partition("@")[0]) for voter in voters.split(",")]
+
+
+FLAG_VALUES = {"": False, "0": False, "false": False, "no": False,
+               "1": True, "true": True, "yes": True}
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Start or stop the project's Kafka broker.")
     parser.add_argument("--state-dir", default=None,
@@ -583,10 +647,15 @@ def parse_args(argv):
                              "port other than 9092)")
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="start the broker, or reuse a running one")
-    start_parser.add_argument("--port", type=int, default=default_port(),
-                              help="default: the port of $KAFKA_BOOTSTRAP, else 9092")
-    start_parser.add_argument("--controller-port", type=int, default=None,
-                              help="KRaft controller port (default: port + 1)")
+    # A compose node needs P7_PORT: its programs' KAFKA_BOOTSTRAP names the cluster's hosts.
+    start_parser.add_argument("--port", type=int,
+                              default=os.environ.get("P7_PORT") or default_port(),
+                              help="default: $P7_PORT, else the port of $KAFKA_BOOTSTRAP, else "
+                                   "9092")
+    start_parser.add_argument("--controller-port", type=int,
+                              default=os.environ.get("P7_CONTROLLER_PORT") or None,
+                              help="KRaft controller port (default: $P7_CONTROLLER_PORT, else "
+                                   "port + 1)")
     start_parser.add_argument("--listen-host",
                               default=os.environ.get("P7_LISTEN_HOST", "127.0.0.1"),
                               help="interface to listen on (0.0.0.0 in Docker)")
@@ -594,6 +663,28 @@ def parse_args(argv):
                               help="seconds to wait for the broker to answer")
     start_parser.add_argument("--foreground", action="store_true",
                               help="run the broker in this process (the container's entry point)")
+    # One node of a cluster whose nodes run elsewhere (compose.yaml's containers); each option
+    # defaults to its P7_* variable, so that compose.yaml gives them as environment.
+    node = start_parser.add_argument_group("one node of a cluster (compose.yaml)")
+    node.add_argument("--node-id", type=int, default=os.environ.get("P7_NODE_ID") or 1,
+                      help="this node's id (default: $P7_NODE_ID, else 1)")
+    node.add_argument("--quorum-voters", type=quorum_voters,
+                      default=os.environ.get("P7_QUORUM_VOTERS") or None,
+                      help="every controller as ID@HOST:PORT,... (default: $P7_QUORUM_VOTERS, "
+                           "else this broker alone)")
+    node.add_argument("--cluster-id", default=os.environ.get("P7_CLUSTER_ID") or None,
+                      help="the id all of a cluster's nodes are formatted with (default: "
+                           "$P7_CLUSTER_ID, else a new one)")
+    cluster_flag = os.environ.get("P7_CLUSTER", "").lower()
+    if cluster_flag not in FLAG_VALUES:
+        parser.error(f"P7_CLUSTER={cluster_flag!r} must be 1 (the cluster's settings) or 0")
+    node.add_argument("--cluster", action="store_true", default=FLAG_VALUES[cluster_flag],
+                      help="add broker/cluster.properties, the cluster's durability settings "
+                           "(default: $P7_CLUSTER=1)")
+    node.add_argument("--internal-listener", type=host_and_port,
+                      default=os.environ.get("P7_INTERNAL_LISTENER") or None,
+                      help="HOST:PORT where the other nodes and clients beside them reach this "
+                           "one (default: $P7_INTERNAL_LISTENER, else none)")
     stop_parser = commands.add_parser("stop", help="stop the broker this launcher started")
     stop_parser.add_argument("--port", type=int, default=default_port())
     status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
@@ -612,6 +703,10 @@ def parse_args(argv):
     commands.add_parser("cluster-stop", help="stop the cluster's nodes (data kept)")
     commands.add_parser("cluster-status", help="exit 0 when all three nodes answer")
     args = parser.parse_args(argv)
+    if args.command == "start" and args.quorum_voters \
+            and args.node_id not in voter_ids(args.quorum_voters):
+        parser.error(f"node {args.node_id} is not among the quorum voters "
+                     f"{args.quorum_voters}: give its id with --node-id (P7_NODE_ID)")
     if args.state_dir is None:
         args.state_dir = (CLUSTER_DIR if args.command.startswith("cluster")
                           else default_state_dir(getattr(args, "port", DEFAULT_PORT)))

@@ -8,6 +8,7 @@ whose engine runs in a network namespace of its own (../shared/docker/engine.sh)
 inside it: `nsenter --net=/run/netns/dk make docker-test`.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from tools.harness import ROOT
 IMAGE = "p7"                      # the README's tag: `docker build . -t p7`
 README_PORT = 9092                # the README's `-p 9092:9092`
 DASHBOARD_PORT = 8544             # and `-p 8544:8544`
+TIMEOUT = 120
+PRODUCER_PATTERN = "/files/produce[r].py"   # [r]: the shell that looks must not match itself
 
 
 def copy_of_files(folder):
@@ -83,3 +86,33 @@ def logs(tmp_path):
 def run(*command, timeout=900):
     return subprocess.run([str(c) for c in command], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
+
+
+def partition_offset(folder, n):
+    try:
+        with open(folder / f"partition-{n}.json") as f:
+            return json.load(f)["offset"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return -1
+
+
+def wait_caught_up(container, program, partitions, timeout=TIMEOUT):
+    """Until every partition file has reached the topic's end as it was when we asked."""
+    ends = p7check.end_offsets(partitions)
+    p7check.wait_until(lambda: all(partition_offset(container.files_dir, n) >= ends[n] > 0
+                                   for n in partitions) or not program.running(), timeout,
+                       f"partition files {partitions} to reach {ends}")
+    assert program.running(), program.stderr
+
+
+def assert_exact(container, partitions):
+    for n in partitions:
+        offset, problems = p7check.check_partition_file(container.files_dir
+                                                        / f"partition-{n}.json", n)
+        assert offset > 0 and not problems, f"partition-{n}.json at {offset}: {problems[:3]}"
+
+
+def producer_running(container):
+    script = (f'for p in /proc/[0-9]*; do grep -q "{PRODUCER_PATTERN}" $p/cmdline 2>/dev/null '
+              '&& echo ${p#/proc/}; done; true')
+    return container.exec("sh", "-c", script).split()

@@ -15,42 +15,12 @@ import pytest
 from kafka import KafkaAdminClient
 
 from tools import p7check
-from conftest import DASHBOARD_PORT, ROOT, copy_of_files, logs, run, wait_for_broker
+from conftest import (DASHBOARD_PORT, ROOT, TIMEOUT, assert_exact, copy_of_files, logs,
+                      partition_offset, producer_running, run, wait_caught_up,
+                      wait_for_broker)
 
 WEATHER_DELAY_SEC = "0.002"     # about 500 days a second: decades within the test
 DEBUG_LINES = 20
-TIMEOUT = 120
-PRODUCER_PATTERN = "/files/produce[r].py"   # [r]: the shell that looks must not match itself
-
-
-def partition_offset(folder, n):
-    try:
-        with open(folder / f"partition-{n}.json") as f:
-            return json.load(f)["offset"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return -1
-
-
-def wait_caught_up(container, program, partitions, timeout=TIMEOUT):
-    """Until every partition file has reached the topic's end as it was when we asked."""
-    ends = p7check.end_offsets(partitions)
-    p7check.wait_until(lambda: all(partition_offset(container.files_dir, n) >= ends[n] > 0
-                                   for n in partitions) or not program.running(), timeout,
-                       f"partition files {partitions} to reach {ends}")
-    assert program.running(), program.stderr
-
-
-def assert_exact(container, partitions):
-    for n in partitions:
-        offset, problems = p7check.check_partition_file(container.files_dir
-                                                        / f"partition-{n}.json", n)
-        assert offset > 0 and not problems, f"partition-{n}.json at {offset}: {problems[:3]}"
-
-
-def producer_running(container):
-    script = (f'for p in /proc/[0-9]*; do grep -q "{PRODUCER_PATTERN}" $p/cmdline 2>/dev/null '
-              '&& echo ${p#/proc/}; done; true')
-    return container.exec("sh", "-c", script).split()
 
 
 def topic_id():
