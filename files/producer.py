@@ -23,6 +23,7 @@ except KeyboardInterrupt:
     sys.exit(0)
 
 import argparse
+import itertools
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -54,6 +55,11 @@ CLOSE_TIMEOUT_SEC = 3
 # acknowledgement; a few seconds' worth, enough for full speed.
 MAX_UNACKNOWLEDGED = 20_000
 WAIT_FOR_ROOM_SEC = 0.01
+DELAY_SEC = 0.5  # the assignment's pace: one simulated day per half second
+# At full speed (WEATHER_DELAY_SEC=0) the readings are taken from the generator this many at a
+# time: switching between the generator and kafka-python's send() for every single message
+# costs about a third more CPU than running each for a thousand in a row (BENCHMARKS.md).
+READ_AHEAD = 1000
 
 # The KafkaProducer's settings, as data (bench/ reads them too).
 PRODUCER_CONFIG = {
@@ -74,6 +80,8 @@ PRODUCER_CONFIG = {
 }
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
+# A message's key by the date's month digits, encoded once rather than for every message.
+MONTH_KEYS = {f"{number:02d}": name.encode("utf-8") for number, name in enumerate(MONTHS, 1)}
 
 
 stop_signals = 0  # Ctrl-C or SIGTERM received so far
@@ -145,6 +153,23 @@ def topic_has_leaders(admin, name, partitions):
     return description.get("error_code") == 0 and len(leaders) == partitions and min(leaders) >= 0
 
 
+def weather_readings(seed):
+    """The weather generator's readings; read ahead READ_AHEAD at a time when it does not
+    sleep (at the assignment's pace each reading is sent as soon as it is made)."""
+    readings = weather.get_next_weather(delay_sec=DELAY_SEC, seed=seed)
+    if weather.effective_delay(DELAY_SEC) > 0:
+        return readings
+    return read_ahead(readings, READ_AHEAD)
+
+
+def read_ahead(readings, count):
+    while True:
+        chunk = list(itertools.islice(readings, count))
+        if not chunk:
+            return
+        yield from chunk
+
+
 def make_producer():
     return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG)
 
@@ -190,7 +215,7 @@ def produce(producer, readings, deliveries):
                                 f"({deliveries.failures[0]}); stopping so the stream does not "
                                 "silently lose readings")
         report = Report(date=date, degrees=degrees)
-        deliveries.track(producer.send(TOPIC, key=month_of(date).encode("utf-8"),
+        deliveries.track(producer.send(TOPIC, key=MONTH_KEYS[date[5:7]],
                                        value=report.SerializeToString()))
         if date[:4] != year:
             year = date[:4]
@@ -251,7 +276,7 @@ def main(argv=None):
     producer = None
     deliveries = Deliveries()
     try:
-        readings = weather.get_next_weather(delay_sec=0.5, seed=args.seed)
+        readings = weather_readings(args.seed)
         admin = connect_admin()
         try:
             recreate_topic(admin, TOPIC, PARTITIONS)
