@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmarks of the P7 pipeline, each figure beside its ceiling measured in the same run.
 
-    make bench                                   # full run (about 4 minutes), writes BENCHMARKS.md
-    PYTHONPATH=files .venv/bin/python -m bench.bench --quick     # small sizes (about 40 s)
+    make bench                                   # full run (15-20 minutes), writes BENCHMARKS.md
+    PYTHONPATH=files .venv/bin/python -m bench.bench --quick     # small sizes (about 90 s)
     KAFKA_BOOTSTRAP=localhost:19492 PYTHONPATH=files .venv/bin/python -m bench.bench --out /tmp/B.md
 
 It runs from the repository's root as a module (the tooling is the `tools` and `broker`
