@@ -25,7 +25,7 @@ a broker whose data you want to keep.
    that covers the message is written;
 4. memory: the catch-up consumer's peak RSS, and its RSS along the century;
 5. end to end: producer.py and consumer.py started together, a century, exactly once;
-6. scale: catch-up time and peak memory on 1, 10 and 80 simulated centuries (bench/scale.py).
+6. scale: catch-up time and peak memory on 1, 10 and 30 simulated centuries (bench/scale.py).
 
 Section 1 also runs the one-process pair with kafka-python's pure-Python CRC32C (the crc32c
 package hidden, bench/no_crc32c), to show what the package is worth.
