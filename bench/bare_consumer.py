@@ -4,22 +4,26 @@
 
 Reads the given partitions from offset 0 up to the given end offsets, parses every value with
 files/report_pb2 (and decodes the key, as consumer.py does), keeps no statistics and writes no
-file. It prints one JSON line of time.monotonic() stamps (CLOCK_MONOTONIC, comparable with the
+file. Like consumer.py it freezes the garbage collector's view of what the imports made
+(gc.freeze). It prints one JSON line of time.monotonic() stamps (CLOCK_MONOTONIC, comparable with the
 parent's) so that bench.py can split start-up from steady fetching:
 
     {"imported": ..., "connected": ..., "first_record": ..., "done": ..., "records": N,
-     "peak_kib": VmHWM, "cpu_seconds": user + system CPU time up to "done"}
+     "peak_kib": VmHWM, "cpu_seconds": user + system CPU time up to "done",
+     "crc32c": "crc32c package" or "python" (how kafka-python checked the records' CRCs)}
 
 Run as its own process on purpose: python start-up, the kafka import and the bootstrap are part
 of what consumer.py pays too.
 """
 
 import argparse
+import gc
 import json
 import os
 import time
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.record import util as kafka_record_util
 
 from report_pb2 import Report
 from tools.p7check import TOPIC
@@ -30,6 +34,9 @@ def main():
     parser.add_argument("--ends", required=True, help="PARTITION:END_OFFSET,...")
     parser.add_argument("--config", default="{}", help="extra KafkaConsumer keyword arguments")
     args = parser.parse_args()
+    # What consumer.py's main() does to the interpreter (its objects so far out of the garbage
+    # collector's passes), so that the ratio is the price of consumer.py's own work only.
+    gc.freeze()
     imported = time.monotonic()
     ends = {}
     for item in args.ends.split(","):
@@ -64,6 +71,8 @@ def main():
     consumer.close()
     print(json.dumps({"imported": imported, "connected": connected,
                       "first_record": first_record or done, "done": done, "records": records,
+                      "crc32c": ("python" if kafka_record_util.crc32c_c is None
+                                 else "crc32c package"),
                       "checksum": degrees, "peak_kib": peak_kib(),
                       "cpu_seconds": cpu.user + cpu.system}), flush=True)
 

@@ -5,7 +5,7 @@
     python bench/producer_runner.py bare 40000 --in-flight 5
 
 `producer.py`: files/producer.py's own make_producer(), then produce() fed by the live weather
-generator (seeded), then flush(). `producer.py-list`: the same, but produce() is fed the readings
+generator (seeded) as producer.py's weather_readings() reads it, then flush(). `producer.py-list`: the same, but produce() is fed the readings
 generated beforehand (what the generator costs). `bare`: a KafkaProducer with producer.py's settings
 (acks=all, retries=10, idempotence) and the given max_in_flight_requests_per_connection, sending
 the same messages built beforehand. The client is created (bootstrap) before the clock starts.
@@ -49,7 +49,8 @@ def main():
 
     if args.mode.startswith("producer.py"):
         producer = p7producer.make_producer()
-        readings = itertools.islice(weather.get_next_weather(0, seed=SEED), count)
+        # producer.py's own source of readings (read ahead, as WEATHER_DELAY_SEC is 0 here).
+        readings = itertools.islice(p7producer.weather_readings(SEED), count)
         if args.mode == "producer.py-list":
             readings = list(readings)
 

@@ -9,6 +9,8 @@ import statistics
 import string
 from pathlib import Path
 
+from bench.scale import scale_table
+
 TEMPLATE = Path(__file__).resolve().parent / "BENCHMARKS.template.md"
 RSS_MARKS = (0.25, 0.5, 0.75, 1.0)
 
@@ -82,7 +84,8 @@ def catchup_rows(c):
     rows = []
     for key, ceiling_key in (("ceiling_one", None), ("one", "ceiling_one"),
                              ("one_defaults", "ceiling_one"), ("ceiling_two", None),
-                             ("two", "ceiling_two")):
+                             ("two", "ceiling_two"), ("ceiling_one_nocrc", None),
+                             ("one_nocrc", "ceiling_one_nocrc")):
         run = median_run(c[key])
         if ceiling_key:
             wall_ratio, cpu_ratio = paired_ratios(c[key], c[ceiling_key])
@@ -130,7 +133,12 @@ def render(results, args, settings):
     r1, cpu1 = paired_ratios(c["one"], c["ceiling_one"])
     r2, cpu2 = paired_ratios(c["two"], c["ceiling_two"])
     rp, rp_cpu = p["ratios"]["producer_py"]
-    target = settings["ceiling_target"]
+    target, producer_target = settings["consumer_target"], settings["producer_target"]
+    r1_nocrc, cpu1_nocrc = paired_ratios(c["one_nocrc"], c["ceiling_one_nocrc"])
+    # What the crc32c package is worth: each run against its pure-Python-CRC twin of the round.
+    crc_ceiling, crc_ceiling_cpu = paired_ratios(c["ceiling_one_nocrc"], c["ceiling_one"])
+    crc_one, crc_one_cpu = paired_ratios(c["one_nocrc"], c["one"])
+    biggest = results["scale"][-1]
     years = b["years"]
     per_message_us = {key: 1e6 / rate for key, rate in p["cpu_rates"].items()}
     in_flight_gain, in_flight_cpu = p["ratios"]["bare_5"]
@@ -146,11 +154,21 @@ def render(results, args, settings):
         "two_rate": fmt_rate(two["rate"]), "c2_rate": fmt_rate(c2["rate"]),
         "r1": fmt_ratio(r1), "cpu1": fmt_ratio(cpu1), "met1": met_both(r1, cpu1, target),
         "r2": fmt_ratio(r2), "cpu2": fmt_ratio(cpu2), "met2": met_both(r2, cpu2, target),
-        "target": target,
+        "target": target, "producer_target": producer_target,
+        "nocrc_one_rate": fmt_rate(median_run(c["one_nocrc"])["rate"]),
+        "nocrc_c1_rate": fmt_rate(median_run(c["ceiling_one_nocrc"])["rate"]),
+        "r1_nocrc": fmt_ratio(r1_nocrc), "cpu1_nocrc": fmt_ratio(cpu1_nocrc),
+        "crc_ceiling": fmt_ratio(1 / crc_ceiling), "crc_ceiling_cpu": fmt_ratio(1 / crc_ceiling_cpu),
+        "crc_one": fmt_ratio(1 / crc_one), "crc_one_cpu": fmt_ratio(1 / crc_one_cpu),
+        "scale_table": scale_table(results["scale"]),
+        "scale_centuries": ", ".join(f"{row['years'] / 100:g}" for row in results["scale"]),
+        "biggest_centuries": f"{biggest['years'] / 100:g}",
+        "biggest_seconds": f"{biggest['consumer']['seconds']:.1f}",
+        "biggest_peak": mib(biggest["consumer"]["peak_kib"][0]),
         "producer_rate": fmt_rate(p["rates"]["producer_py"]),
         "bare_rate": fmt_rate(p["rates"]["bare_1"]),
         "rp": fmt_ratio(rp), "rp_cpu": fmt_ratio(rp_cpu),
-        "met_producer": met_both(rp, rp_cpu, target),
+        "met_producer": met_both(rp, rp_cpu, producer_target),
         "fresh_count": f["count"], "fresh_p50_ms": f"{f['p50'] * 1000:.0f}",
         "fresh_p99_ms": f"{f['p99'] * 1000:.0f}", "fresh_target": f"{settings['fresh_target']:g}",
         "met_fresh": met(f["p99"] < settings["fresh_target"]),
@@ -174,7 +192,8 @@ def render(results, args, settings):
         "catchup_rounds": "\n".join(
             f"- {c[key][0]['label']}: " + ", ".join(
                 f"{r['seconds']:.2f} ({r['cpu_seconds']:.2f})" for r in c[key])
-            for key in ("ceiling_one", "one", "one_defaults", "ceiling_two", "two")),
+            for key in ("ceiling_one", "one", "one_defaults", "ceiling_two", "two",
+                        "ceiling_one_nocrc", "one_nocrc")),
         "producer_count": f"{p['count']:,}", "partitions": settings["partitions"],
         "producer_rounds": len(p["runs"]["producer_py"]),
         "producer_rows": producer_rows(p),

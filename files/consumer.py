@@ -34,6 +34,7 @@ import ctypes
 import datetime
 import errno
 import fcntl
+import gc
 import json
 import math
 import multiprocessing
@@ -59,6 +60,8 @@ ROUND_ONE_ITERATIONS = 30
 ROUND_WORKERS = ([0, 1], [2, 3])
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
+MONTH_OF_KEY = {name.encode("utf-8"): name for name in MONTHS}  # a message's key -> its month
+MONTH_DIGITS = {name: f"{number:02d}" for number, name in enumerate(MONTHS, 1)}
 STAT_KEYS = ("count", "sum", "avg", "end", "start")
 # Daily highs in degrees Fahrenheit; the records on Earth are -128.6 and 134. Beyond this range a
 # reading is not a temperature, and a few 1e308s would overflow the sums to Infinity.
@@ -69,6 +72,12 @@ HIGHEST_DEGREES = 200.0
 MAX_GAP = datetime.timedelta(days=400)
 CONFIRMATIONS = 2
 FILE_MODE = 0o644
+# While it catches up on a backlog a consumer saves each partition file at most this often, and
+# at most once per SAVE_COST_FACTOR times as long as the last save took (files of thousands of
+# years take a while to write); once caught up, after every batch (a live stream's message is in
+# its file within milliseconds).
+CHECKPOINT_EVERY_SEC = 1.0
+SAVE_COST_FACTOR = 20
 
 # Optional (--birthday or P7_BIRTHDAY): the stats workers also produce every counted reading of
 # that day to a second topic, and one more process keeps birthday.json from it.
@@ -101,10 +110,9 @@ CONSUMER_CONFIG = {  # the stats workers
     "auto_offset_reset": "earliest",
     "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
     "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
-    # Up to 5000 messages per poll (kafka-python's default is 500). Each poll rewrites and fsyncs
-    # the files it touched, so while catching up on a backlog bigger batches mean far fewer
-    # writes (BENCHMARKS.md: 20-30% less CPU catching up on a century); a live stream still gets
-    # each message written as soon as it arrives.
+    # Up to 5000 messages per poll (kafka-python's default is 500): fewer, bigger batches while
+    # catching up on a backlog, less work per message in kafka-python's poll and in our loop
+    # (BENCHMARKS.md); a live stream still gets each message written as soon as it arrives.
     "max_poll_records": 5000,
 }
 BIRTHDAY_PRODUCER_CONFIG = {  # the stats workers' publisher of birthday readings
@@ -217,7 +225,7 @@ def save_dict_to_json(data, path):
                                         dir=folder)
         with os.fdopen(fd, "w") as f:
             os.fchmod(f.fileno(), FILE_MODE)  # mkstemp makes it private to its owner
-            json.dump(data, f, indent=2)
+            f.write(json_text(data))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -232,6 +240,29 @@ def save_dict_to_json(data, path):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def json_text(data):
+    """`data` (a dict) as JSON that a person reads easily: one line per key, and one line per
+    entry of a value that is itself a dict, such as a month's years:
+
+        {
+          "partition": 0,
+          "offset": 9879,
+          "March": {
+            "1990": {"count": 31, "sum": 1355.5, "avg": 43.72, "end": "1990-03-31", ...},
+
+    json.dump(data, f, indent=2) reads much the same but always takes json's pure-Python
+    encoder; each line here is json's C encoder's (BENCHMARKS.md: files written 40% faster)."""
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            entries = ",\n".join(f"    {json.dumps(str(k))}: {json.dumps(v)}"
+                                 for k, v in value.items())
+            lines.append(f"  {json.dumps(str(key))}: {{\n{entries}\n  }}")
+        else:
+            lines.append(f"  {json.dumps(str(key))}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def temporary_files(path):
@@ -432,35 +463,53 @@ def date_problem(date, month):
 
 def parse_message(message):
     """(month, date, degrees) of a message, or MalformedMessage saying what is wrong."""
-    try:
-        month = message.key.decode("utf-8")
-    except (AttributeError, UnicodeDecodeError):
-        raise MalformedMessage(f"key {message.key!r} is not a month name") from None
-    if month not in MONTHS:
-        raise MalformedMessage(f"key {month!r} is not a month name")
+    # One dictionary look-up per message instead of a decode and a search of MONTHS: this runs
+    # for every message, and a catch-up on a century is 40,000 of them (BENCHMARKS.md).
+    month = MONTH_OF_KEY.get(message.key)
+    if month is None:
+        raise MalformedMessage(key_problem(message.key))
     try:
         report = Report.FromString(message.value or b"")
     except DecodeError:
         raise MalformedMessage("value is not a Report protobuf") from None
     date = report.date
-    problem = date_problem(date, month)
-    if problem:
-        raise MalformedMessage(problem)
-    if not LOWEST_DEGREES <= report.degrees <= HIGHEST_DEGREES:  # NaN fails both
-        raise MalformedMessage(f"degrees {report.degrees!r} is outside {LOWEST_DEGREES:g}.."
+    # The cheap checks inline, date_problem (which says why) only for a bad date: of the forms
+    # fromisoformat takes, only YYYY-MM-DD has 10 characters and a dash at index 7.
+    if len(date) != 10 or date[7] != "-" or date[5:7] != MONTH_DIGITS[month]:
+        raise MalformedMessage(date_problem(date, month))
+    try:
+        datetime.date.fromisoformat(date)  # a real day: not 1990-02-30
+    except ValueError:
+        raise MalformedMessage(date_problem(date, month)) from None
+    degrees = report.degrees
+    if not LOWEST_DEGREES <= degrees <= HIGHEST_DEGREES:  # NaN fails both
+        raise MalformedMessage(f"degrees {degrees!r} is outside {LOWEST_DEGREES:g}.."
                                f"{HIGHEST_DEGREES:g}")
-    return month, date, report.degrees
+    return month, date, degrees
+
+
+def key_problem(key):
+    try:
+        return f"key {key.decode('utf-8')!r} is not a month name"
+    except (AttributeError, UnicodeDecodeError):
+        return f"key {key!r} is not a month name"
 
 
 def update_stats(data, month, date, degrees):
     year = date[:4]
-    stats = data.setdefault(month, {}).get(year)
+    years = data.get(month)
+    if years is None:
+        years = data[month] = {}
+    stats = years.get(year)
     if stats is None:
-        stats = data[month][year] = {"count": 0, "sum": 0.0, "avg": 0.0, "end": date,
-                                     "start": date}
-    stats["count"] += 1
-    stats["sum"] += degrees
-    stats["avg"] = stats["sum"] / stats["count"]
+        years[year] = {"count": 1, "sum": 0.0 + degrees, "avg": 0.0 + degrees, "end": date,
+                       "start": date}
+        return
+    count = stats["count"] + 1
+    total = stats["sum"] + degrees
+    stats["count"] = count
+    stats["sum"] = total
+    stats["avg"] = total / count
     stats["end"] = date
 
 
@@ -609,10 +658,12 @@ def seek_to_checkpoints(consumer, partitions, out_dir, partition_nums):
     """Seek each partition to its file's offset; a file from an older, longer topic is moved
     aside (the topic was recreated) and that partition starts again from 0."""
     topic_partitions = [TopicPartition(TOPIC, n) for n in partitions]
-    end_offsets = consumer.end_offsets(topic_partitions)
+    # Files at offset 0 (a fresh start) cannot be past the end: no need to ask the broker.
+    moved_on = [tp for tp in topic_partitions if partitions[tp.partition]["offset"] > 0]
+    end_offsets = consumer.end_offsets(moved_on) if moved_on else {}
     for tp in topic_partitions:
         data = partitions[tp.partition]
-        if data["offset"] > end_offsets[tp]:
+        if data["offset"] > end_offsets.get(tp, 0):
             path = partition_path(out_dir, tp.partition)
             moved = set_aside(path)
             log(partition_nums, f"{path} has offset {data['offset']} but partition "
@@ -621,6 +672,42 @@ def seek_to_checkpoints(consumer, partitions, out_dir, partition_nums):
             data = partitions[tp.partition] = fresh_partition(tp.partition)
             save_dict_to_json(data, path)
         consumer.seek(tp, data["offset"])
+
+
+def reached_end(consumer, tp, messages):
+    """Whether a batch ends at the partition's end, as the broker said with it (no request)."""
+    highwater = consumer.highwater(tp)
+    return highwater is None or messages[-1].offset + 1 >= highwater
+
+
+class Checkpoints:
+    """When the partition files are saved. Each save rewrites a whole file, and the files grow
+    with the years: after every batch of a long catch-up, the rewriting would cost more than
+    the counting (BENCHMARKS.md). Exactly-once does not depend on it: a file always holds stats
+    and the offset they were computed up to; a crash only loses the work since the last save,
+    which the next run redoes from that offset."""
+
+    def __init__(self, partitions, out_dir):
+        self.partitions = partitions
+        self.out_dir = out_dir
+        self.next_due = dict.fromkeys(partitions, time.monotonic() + CHECKPOINT_EVERY_SEC)
+        self.unsaved = {}  # partition number -> whether it is still behind the partition's end
+
+    def counted(self, partition_num, behind):
+        self.unsaved[partition_num] = behind
+
+    def forget(self, partition_num):
+        self.unsaved.pop(partition_num, None)
+
+    def save_due(self, everything=False):
+        """Save each changed file that caught up, or whose next checkpoint is due."""
+        for n, behind in list(self.unsaved.items()):
+            start = time.monotonic()
+            if everything or not behind or start >= self.next_due[n]:
+                save_dict_to_json(self.partitions[n], partition_path(self.out_dir, n))
+                took = time.monotonic() - start
+                self.next_due[n] = start + max(CHECKPOINT_EVERY_SEC, SAVE_COST_FACTOR * took)
+                del self.unsaved[n]
 
 
 def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday=None):
@@ -649,7 +736,10 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
         log(partition_nums_to_consume, "resuming at offsets "
             + ", ".join(f"{n}:{partitions[n]['offset']}" for n in partition_nums_to_consume))
 
-        # PART 2: process batches; each file is saved once per batch with its new offset.
+        # PART 2: process batches. A file is saved with the offset its stats were computed up
+        # to: at once when the batch reached the partition's end, at most once a second while
+        # catching up on a backlog, and when we stop.
+        checkpoints = Checkpoints(partitions, out_dir)
         iteration_count = 0
         outage = BrokerWait(partition_nums_to_consume)
         while not stop_requested and (max_iterations is None or iteration_count < max_iterations):
@@ -669,13 +759,18 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
                 # Acknowledged before the checkpoint moves past them: a crash in between
                 # only publishes them again, which the year-keyed birthday.json absorbs.
                 if publisher and not publisher.flush(outage):
-                    break  # stopped during an outage: the checkpoint stays before them
+                    # Stopped during an outage: this file's stats are now ahead of its offset,
+                    # so it is not saved again; the checkpoint stays before them.
+                    checkpoints.forget(n)
+                    break
                 # What was applied, from the batch itself: position() would ask the broker,
                 # and raises when it has just gone away. Never past a date still held back.
                 partitions[n]["offset"] = dates[n].checkpoint(messages[-1].offset + 1)
-                save_dict_to_json(partitions[n], partition_path(out_dir, n))
+                checkpoints.counted(n, behind=not reached_end(consumer, tp, messages))
+            checkpoints.save_due()
             if max_iterations is not None:
                 iteration_count += 1
+        checkpoints.save_due(everything=True)
     finally:
         if publisher:
             publisher.close()
@@ -994,6 +1089,10 @@ def reset_files(paths):
 
 def main(argv=None):
     args = parse_args(argv)
+    # What the imports made (some 36,000 objects of kafka-python, protobuf and the standard
+    # library) lives as long as we do: kept out of the garbage collector's passes, which the
+    # records of a catch-up set off again and again (BENCHMARKS.md).
+    gc.freeze()
     partition_nums = args.partitions or list(range(PARTITIONS))
     paths = [partition_path(args.dir, n) for n in partition_nums]
     try:

@@ -28,6 +28,7 @@ except KeyboardInterrupt:
     sys.exit(0)
 
 import argparse
+import collections
 import itertools
 import time
 
@@ -64,6 +65,11 @@ WAIT_FOR_ROOM_SEC = 0.01
 # a broker away for longer than kafka-python waits), the readings it did not acknowledge are
 # sent again, in their order, this long afterwards; and again, until Kafka takes them.
 RESEND_PAUSE_SEC = 2
+DELAY_SEC = 0.5  # the assignment's pace: one simulated day per half second
+# At full speed (WEATHER_DELAY_SEC=0) the readings are taken from the generator this many at a
+# time: switching between the generator and kafka-python's send() for every single message
+# costs about a third more CPU than running each for a thousand in a row (BENCHMARKS.md).
+READ_AHEAD = 1000
 
 # The KafkaProducer's settings, as data (bench/ reads them too).
 PRODUCER_CONFIG = {
@@ -84,6 +90,8 @@ PRODUCER_CONFIG = {
 }
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
+# A message's key by the date's month digits, encoded once rather than for every message.
+MONTH_KEYS = {f"{number:02d}": name.encode("utf-8") for number, name in enumerate(MONTHS, 1)}
 
 
 stop_signals = 0  # Ctrl-C or SIGTERM received so far
@@ -185,6 +193,23 @@ def topic_has_leaders(admin, name, partitions):
     return description.get("error_code") == 0 and len(leaders) == partitions and min(leaders) >= 0
 
 
+def weather_readings(seed):
+    """The weather generator's readings; read ahead READ_AHEAD at a time when it does not
+    sleep (at the assignment's pace each reading is sent as soon as it is made)."""
+    readings = weather.get_next_weather(delay_sec=DELAY_SEC, seed=seed)
+    if weather.effective_delay(DELAY_SEC) > 0:
+        return readings
+    return read_ahead(readings, READ_AHEAD)
+
+
+def read_ahead(readings, count):
+    while True:
+        chunk = list(itertools.islice(readings, count))
+        if not chunk:
+            return
+        yield from chunk
+
+
 def make_producer():
     return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG)
 
@@ -200,41 +225,57 @@ class Deliveries:
     month stored before it would make the consumer skip it. So the first failure stops the
     producer's sender on the spot, and every unacknowledged reading is sent again, in order, by
     a new producer. One that Kafka did store after all is then stored twice: a duplicate, which
-    the consumer skips like the generator's own."""
+    the consumer skips like the generator's own.
+
+    The sends' futures wait in order, and unacknowledged() takes the acknowledged ones off the
+    front: one done behind one still waiting is counted a moment later, never too few. Only the
+    failure needs a callback, and one per batch of messages will do: a callback on every future
+    costs more than a tenth of the whole send path (BENCHMARKS.md)."""
 
     def __init__(self):
-        self.sent = 0
-        self.pending = {}      # send number -> (date, degrees), in send order
+        self.waiting = collections.deque()  # (future, reading), in send order
         self.failure = None    # the first error since the last resend
         self.producer = None   # the KafkaProducer sending them now
+        self.stop_sender = None  # its sender thread's emergency stop
         self.resending = False
+        self.watched_batch = None
 
     def track(self, future, reading):
-        number = self.sent
-        self.sent += 1
-        self.pending[number] = reading
-        future.add_callback(self.acknowledge, number)
-        future.add_errback(self.fail)
-
-    def acknowledge(self, number, metadata):
-        self.pending.pop(number, None)
-        if self.resending:
-            self.resending = False
-            print("producer: Kafka takes readings again", file=sys.stderr, flush=True)
+        self.waiting.append((future, reading))
+        # kafka-python fails a batch's futures together, from its batch's own future.
+        batch = future._produce_future
+        if batch is not self.watched_batch:
+            self.watched_batch = batch
+            batch.add_errback(self.fail)
 
     def fail(self, error):
         # Runs in kafka-python's sender thread, before it sends anything else.
         if self.failure is None:
             self.failure = error
-            self.producer._sender.force_close()
+            self.stop_sender()
 
     def unacknowledged(self):
-        return len(self.pending)
+        """How many readings still wait for the broker's acknowledgement (or were refused)."""
+        waiting = self.waiting
+        acknowledged = False
+        while waiting and waiting[0][0].is_done and waiting[0][0].exception is None:
+            waiting.popleft()
+            acknowledged = True
+        if acknowledged and self.resending:
+            self.resending = False
+            print("producer: Kafka takes readings again", file=sys.stderr, flush=True)
+        return len(waiting)
+
+    def undelivered(self):
+        """Exactly how many readings Kafka has not acknowledged."""
+        return sum(1 for future, _ in self.waiting
+                   if not future.is_done or future.exception is not None)
 
     def take_pending(self):
         """The unacknowledged readings, oldest first, for a new producer to send again."""
-        readings = list(self.pending.values())
-        self.pending.clear()
+        readings = [reading for future, reading in self.waiting
+                    if not future.is_done or future.exception is not None]
+        self.waiting.clear()
         self.failure = None
         self.resending = True
         return readings
@@ -250,6 +291,7 @@ def produce(producer, readings, deliveries):
     global sending
     sending = True
     deliveries.producer = producer
+    deliveries.stop_sender = producer._sender.force_close
     year = None
     for reading in readings:
         while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failure \
@@ -262,7 +304,7 @@ def produce(producer, readings, deliveries):
         date, degrees = reading
         report = Report(date=date, degrees=degrees)
         try:
-            future = producer.send(TOPIC, key=month_of(date).encode("utf-8"),
+            future = producer.send(TOPIC, key=MONTH_KEYS[date[5:7]],
                                    value=report.SerializeToString())
         except KafkaError as err:
             # The sender stopped just now (a failure in its thread), or the topic's partitions
@@ -297,7 +339,7 @@ def produce_until_stopped(readings, deliveries):
                 deliveries.failure = err
         if not said_so:
             print(f"producer: Kafka did not take readings ({describe(deliveries.failure)}); "
-                  f"sending the {deliveries.unacknowledged()} unacknowledged ones again every "
+                  f"sending the {deliveries.undelivered()} unacknowledged ones again every "
                   f"{RESEND_PAUSE_SEC} s until it does", file=sys.stderr, flush=True)
             said_so = True
         if deliveries.producer:
@@ -353,7 +395,7 @@ def close_producer(deliveries):
             continue  # the broker is away (an outage): wait on, until the deadline
         except KafkaError:
             break
-    missing = deliveries.unacknowledged()
+    missing = deliveries.undelivered()
     if missing:
         print(f"producer: the broker did not acknowledge the last {missing} readings, so they "
               "may not have been delivered", file=sys.stderr, flush=True)
@@ -381,7 +423,7 @@ def main(argv=None):
 
     deliveries = Deliveries()
     try:
-        readings = weather.get_next_weather(delay_sec=0.5, seed=args.seed)
+        readings = weather_readings(args.seed)
         admin = connect_admin()
         try:
             check_replication(admin, int(REPLICATION_FACTOR))

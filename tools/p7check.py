@@ -228,11 +228,11 @@ def stats_mismatches(data, expected):
     return problems
 
 
-def records_with_lookahead(partition, offset):
+def records_with_lookahead(partition, offset, timeout=60):
     """The records of one partition from 0 up to its end now (at least up to `offset`): the
     consumer decided far-ahead dates before `offset` with the records after them."""
     end = end_offsets([partition])[partition]
-    return read_partition(partition, max(offset, end))
+    return read_partition(partition, max(offset, end), timeout=timeout)
 
 
 def missing_days(ends, first="1990-01-01"):
@@ -252,8 +252,9 @@ def missing_days(ends, first="1990-01-01"):
     return missing
 
 
-def check_partition_file(path, partition):
-    """Compare one partition file with the topic; returns (offset, list of problems)."""
+def check_partition_file(path, partition, timeout=60):
+    """Compare one partition file with the topic; returns (offset, list of problems).
+    `timeout`: for reading the partition (millions of records take longer than a minute)."""
     with open(path) as f:
         data = json.load(f)
     problems = []
@@ -262,7 +263,7 @@ def check_partition_file(path, partition):
     offset = data.get("offset")
     if not isinstance(offset, int):
         return offset, problems + [f"offset {offset!r} is not an integer"]
-    records = records_with_lookahead(partition, offset)
+    records = records_with_lookahead(partition, offset, timeout)
     try:
         expected = expected_stats(records, offset)
     except Undecided as err:

@@ -186,8 +186,10 @@ def random_stream(rng, length):
 
 
 def consume_in_batches(rng, messages):
-    """consumer.py's loop without Kafka: random batches, sometimes a restart from the file."""
+    """consumer.py's loop without Kafka: random batches, saved after some of them (consumer.py
+    skips checkpoints while it catches up), sometimes a restart from the file as last saved."""
     data = consumer.fresh_partition(0)
+    saved = consumer.json_text(data)
     dates = consumer.DateFilter(0, "", WHO)
     position = 0
     while position < len(messages):
@@ -196,11 +198,13 @@ def consume_in_batches(rng, messages):
         consumer.apply_messages(data, dates, batch, WHO)
         data["offset"] = dates.checkpoint(batch[-1].offset + 1)
         position += len(batch)
+        if rng.random() < 0.6:
+            saved = consumer.json_text(data)
         if rng.random() < 0.2:  # a kill: what survives is the file as last saved
-            data = json.loads(json.dumps(data))
+            data = json.loads(saved)
             dates = consumer.DateFilter(0, consumer.last_date(data), WHO)
             position = data["offset"]
-    return data
+    return json.loads(saved if rng.random() < 0.5 else consumer.json_text(data))
 
 
 @pytest.mark.parametrize("seed", range(150))
@@ -210,3 +214,93 @@ def test_the_consumer_and_the_oracle_agree_on_random_streams(seed, capsys):
     data = consume_in_batches(rng, messages)
     expected = p7check.expected_stats(messages, data["offset"])
     assert p7check.stats_mismatches(data, expected) == []
+
+
+# ---------------------------------------------------------------- files and checkpoints
+
+def test_partition_files_are_standard_json_with_a_line_per_month_and_year(tmp_path):
+    data = consumer.fresh_partition(2)
+    readings = [("January", "1990-01-01", 20.5), ("January", "1990-01-02", -3.25),
+                ("January", "1991-01-01", 1 / 3), ("May", "1990-05-01", 61.0)]
+    for month, date, degrees in readings:
+        consumer.update_stats(data, month, date, degrees)
+    data["offset"] = 4
+    path = tmp_path / "partition-2.json"
+    consumer.save_dict_to_json(data, str(path))
+    text = path.read_text()
+    assert json.loads(text) == data  # every float back exactly
+    lines = text.splitlines()
+    # {, partition, offset, January {, 1990, 1991, }, May {, 1990, }, }
+    assert len(lines) == 11, text
+    assert lines[4] == ('    "1990": {"count": 2, "sum": 17.25, "avg": 8.625, '
+                        '"end": "1990-01-02", "start": "1990-01-01"},')
+    assert consumer.load_partition(2, str(tmp_path)) == data
+
+
+def test_a_flat_dict_gets_a_line_per_key():
+    text = consumer.json_text({"birthday": "1997-10-02", "1990": 51.5, "1991": -2.0})
+    assert text == '{\n  "birthday": "1997-10-02",\n  "1990": 51.5,\n  "1991": -2.0\n}\n'
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """consumer.py's time.monotonic(), moved on by hand."""
+    now = [1000.0]
+    monkeypatch.setattr(consumer.time, "monotonic", lambda: now[0])
+    return now
+
+
+def saved_offset(folder, n):
+    path = folder / f"partition-{n}.json"
+    return json.loads(path.read_text())["offset"] if path.exists() else None
+
+
+def test_checkpoints_wait_while_behind_and_save_at_once_when_caught_up(tmp_path, clock):
+    partitions = {n: consumer.fresh_partition(n) for n in (0, 1)}
+    checkpoints = consumer.Checkpoints(partitions, str(tmp_path))
+    partitions[0]["offset"], partitions[1]["offset"] = 10, 5
+    checkpoints.counted(0, behind=True)
+    checkpoints.counted(1, behind=False)
+    checkpoints.save_due()
+    assert (saved_offset(tmp_path, 0), saved_offset(tmp_path, 1)) == (None, 5)
+    clock[0] += consumer.CHECKPOINT_EVERY_SEC
+    checkpoints.save_due()
+    assert saved_offset(tmp_path, 0) == 10
+    partitions[0]["offset"] = 20
+    checkpoints.counted(0, behind=True)
+    checkpoints.save_due()
+    assert saved_offset(tmp_path, 0) == 10  # saved a moment ago
+    checkpoints.save_due(everything=True)  # stopping
+    assert saved_offset(tmp_path, 0) == 20
+
+
+def test_a_file_that_is_slow_to_write_is_saved_less_often(tmp_path, clock, monkeypatch):
+    partitions = {0: consumer.fresh_partition(0)}
+    checkpoints = consumer.Checkpoints(partitions, str(tmp_path))
+    save = consumer.save_dict_to_json
+
+    def slow_save(data, path):
+        save(data, path)
+        clock[0] += 0.25
+    monkeypatch.setattr(consumer, "save_dict_to_json", slow_save)
+    clock[0] += consumer.CHECKPOINT_EVERY_SEC
+    for offset in (1, 2, 3):
+        partitions[0]["offset"] = offset
+        checkpoints.counted(0, behind=True)
+        checkpoints.save_due()
+        clock[0] += consumer.CHECKPOINT_EVERY_SEC
+    # Saved at 1; then due only 20 x 0.25 s later, not a second later.
+    assert saved_offset(tmp_path, 0) == 1
+    clock[0] += consumer.SAVE_COST_FACTOR * 0.25
+    checkpoints.save_due()
+    assert saved_offset(tmp_path, 0) == 3
+
+
+def test_a_forgotten_partition_is_not_saved_when_stopping(tmp_path, clock):
+    partitions = {0: consumer.fresh_partition(0)}
+    checkpoints = consumer.Checkpoints(partitions, str(tmp_path))
+    partitions[0]["offset"] = 7
+    checkpoints.counted(0, behind=True)
+    checkpoints.forget(0)  # its stats ran ahead of its offset (consume(): publisher stopped)
+    checkpoints.save_due(everything=True)
+    assert saved_offset(tmp_path, 0) is None

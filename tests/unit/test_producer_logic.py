@@ -1,11 +1,60 @@
-"""producer.py's own logic, in process: the replication factor it accepts, how it words
-Kafka's errors, and the order in which it would send unacknowledged readings again."""
+"""producer.py's own logic, in process: no Java, no broker. The futures are kafka-python's own
+(a batch's FutureProduceResult and its records' FutureRecordMetadata), completed as its sender
+thread completes them."""
+
+import itertools
+import time
 
 import kafka.errors
 import pytest
-from kafka.future import Future
+from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
+from kafka.structs import TopicPartition
 
-import producer
+import producer  # files/producer.py
+import weather
+
+
+def batch_of(deliveries, readings):
+    """A batch of sends as kafka-python makes them: one future per record, all resolved by the
+    batch's future. Returns the batch's future."""
+    batch = FutureProduceResult(TopicPartition("temperatures", 0))
+    for index, reading in enumerate(readings):
+        deliveries.track(FutureRecordMetadata(batch, index, 0, None, 5, 20, -1), reading)
+    return batch
+
+
+def readings(first_day, count):
+    return [(f"1990-01-{day:02d}", float(day)) for day in range(first_day, first_day + count)]
+
+
+def test_deliveries_count_what_the_broker_has_not_acknowledged_yet():
+    deliveries = producer.Deliveries()
+    first, second = batch_of(deliveries, readings(1, 3)), batch_of(deliveries, readings(4, 2))
+    assert deliveries.unacknowledged() == 5
+    second.success((3, -1, None))
+    # Done behind ones still waiting: counted a moment later, never too few.
+    assert deliveries.unacknowledged() == 5 and deliveries.undelivered() == 3
+    first.success((0, -1, None))
+    assert deliveries.unacknowledged() == 0 and deliveries.undelivered() == 0
+
+
+def test_the_first_failure_stops_the_sender_and_keeps_the_order_for_the_resend():
+    deliveries = producer.Deliveries()
+    stops = []
+    deliveries.stop_sender = lambda: stops.append("stopped")
+    sent = readings(1, 9)
+    first, second, third = (batch_of(deliveries, sent[0:3]), batch_of(deliveries, sent[3:6]),
+                            batch_of(deliveries, sent[6:9]))
+    first.success((0, -1, None))
+    second.failure(kafka.errors.NotEnoughReplicasError())
+    assert stops == ["stopped"]
+    assert isinstance(deliveries.failure, kafka.errors.NotEnoughReplicasError)
+    third.failure(kafka.errors.IllegalStateError("Producer is closed forcefully."))
+    assert isinstance(deliveries.failure, kafka.errors.NotEnoughReplicasError)  # the first
+    assert stops == ["stopped"]
+    assert deliveries.undelivered() == 6
+    assert deliveries.take_pending() == sent[3:9]
+    assert deliveries.failure is None and deliveries.unacknowledged() == 0
 
 
 @pytest.mark.parametrize("factor", ["1", "3", "100"])
@@ -31,14 +80,18 @@ def test_a_client_error_keeps_its_message():
                                         "temperatures-0")
 
 
-def test_unacknowledged_readings_go_out_again_oldest_first():
-    deliveries = producer.Deliveries()
-    futures = [Future() for _ in range(5)]
-    readings = [(f"1990-01-0{day}", float(day)) for day in range(1, 6)]
-    for future, reading in zip(futures, readings):
-        deliveries.track(future, reading)
-    futures[1].success("metadata")
-    futures[3].success("metadata")
-    assert deliveries.unacknowledged() == 3
-    assert deliveries.take_pending() == [readings[0], readings[2], readings[4]]
-    assert deliveries.unacknowledged() == 0 and deliveries.failure is None
+def test_read_ahead_changes_nothing_in_the_readings(monkeypatch):
+    monkeypatch.setenv("WEATHER_DELAY_SEC", "0")
+    count = producer.READ_AHEAD * 2 + 7
+    assert (list(itertools.islice(producer.weather_readings(3), count))
+            == list(itertools.islice(weather.get_next_weather(0, seed=3), count)))
+
+
+def test_at_a_pace_each_reading_comes_without_waiting_for_the_next_ones(monkeypatch):
+    monkeypatch.setenv("WEATHER_DELAY_SEC", "0.05")
+    readings = producer.weather_readings(3)
+    start = time.monotonic()
+    first, second = next(readings), next(readings)
+    # Read ahead, the first two would take READ_AHEAD x 0.05 s = 50 s; one by one, 0.05 s.
+    assert time.monotonic() - start < 2.0
+    assert [first, second] == list(itertools.islice(weather.get_next_weather(0, seed=3), 2))
