@@ -242,11 +242,18 @@ class Deliveries:
 
     def track(self, future, reading):
         self.waiting.append((future, reading))
-        # kafka-python fails a batch's futures together, from its batch's own future.
+        # kafka-python settles a batch's futures together, from the batch's own future: its
+        # result carries the records' errors when the batch failed.
         batch = future._produce_future
         if batch is not self.watched_batch:
             self.watched_batch = batch
+            batch.add_callback(self.batch_done)
             batch.add_errback(self.fail)
+
+    def batch_done(self, result):
+        _offset, _timestamp, record_errors = result
+        if record_errors is not None:
+            self.fail(record_errors(0))
 
     def fail(self, error):
         # Runs in kafka-python's sender thread, before it sends anything else.

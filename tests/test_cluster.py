@@ -23,7 +23,7 @@ CATCH_UP_TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def module_cluster(tmp_path_factory):
     cluster = harness.LocalCluster(tmp_path_factory.mktemp("cluster"))
     saved = os.environ.get("KAFKA_BOOTSTRAP")
     try:
@@ -36,6 +36,13 @@ def cluster(tmp_path_factory):
         else:
             os.environ["KAFKA_BOOTSTRAP"] = saved
         cluster.stop()
+
+
+@pytest.fixture
+def cluster(module_cluster):
+    """The module's cluster with all three nodes up, whatever an earlier test left behind."""
+    module_cluster.start()
+    yield module_cluster
 
 
 def start(tmp_path, cluster, name, *args, delay=None, factor="3", log_name=None):

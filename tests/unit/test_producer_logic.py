@@ -46,10 +46,11 @@ def test_the_first_failure_stops_the_sender_and_keeps_the_order_for_the_resend()
     first, second, third = (batch_of(deliveries, sent[0:3]), batch_of(deliveries, sent[3:6]),
                             batch_of(deliveries, sent[6:9]))
     first.success((0, -1, None))
-    second.failure(kafka.errors.NotEnoughReplicasError())
+    # How kafka-python fails a batch: a result whose third part gives each record's error.
+    second.success((-1, -1, lambda index: kafka.errors.NotEnoughReplicasError()))
     assert stops == ["stopped"]
     assert isinstance(deliveries.failure, kafka.errors.NotEnoughReplicasError)
-    third.failure(kafka.errors.IllegalStateError("Producer is closed forcefully."))
+    third.success((-1, -1, lambda index: kafka.errors.IllegalStateError("closed forcefully")))
     assert isinstance(deliveries.failure, kafka.errors.NotEnoughReplicasError)  # the first
     assert stops == ["stopped"]
     assert deliveries.undelivered() == 6
