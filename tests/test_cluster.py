@@ -1,19 +1,19 @@
 """The three-node cluster (issue 14): failover with nothing lost, and the replication factor.
 
-A private cluster of broker/launcher.py on free ports (folders under the test's tmp_path),
+A private cluster of broker/launcher.py on free ports (its folders under a temporary one),
 started and brought back after each kill with `make cluster`, as a user does; the session broker
 is not involved. The programs get the cluster as a bootstrap list.
 """
 
 import os
-import signal
 import time
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from helpers import FILES, assert_one_clean_sentence, days_counted, offsets_in, wait_until
+from helpers import (FILES, assert_one_clean_sentence, current_topic_id, days_counted,
+                     offsets_in, wait_until)
 from tools import harness, p7check
 
 DOWN_SEC = 10          # the issue's "bring it back 10 s later"
@@ -86,14 +86,14 @@ def assert_alive(*programs):
 def test_producer_refuses_more_replicas_than_live_brokers(tmp_path, cluster):
     """P7_REPLICATION_FACTOR=4 on three nodes, 1 below min.insync.replicas=2, or not a number:
     one sentence each, exit non-zero, and the topic is left as it was."""
-    before = harness.topic_id(p7check.new_admin(), p7check.TOPIC)
+    before = current_topic_id()
     for factor, complaint in (("4", "only 3 brokers are live"),
                               ("1", "below the brokers' min.insync.replicas=2"),
                               ("three", "must be a whole number")):
         producer = start(tmp_path, cluster, "producer.py", factor=factor)
         assert producer.wait(60) != 0
         assert complaint in assert_one_clean_sentence(producer.stderr), producer.stderr
-    assert harness.topic_id(p7check.new_admin(), p7check.TOPIC) == before
+    assert current_topic_id() == before
 
 
 def set_min_insync_replicas(value):
