@@ -87,8 +87,12 @@ def produce_backlog(workdir, target, count):
     child = harness.Program(BENCH / "producer_runner.py", ["producer.py", count], workdir,
                             env=target.env(), cwd=FILES,
                             log_name=f"producer-{target.name}-{time.monotonic_ns()}")
-    if child.wait(600) != 0:
-        raise RuntimeError(f"producer_runner.py on the {target.name} failed: {child.tail(8)}")
+    try:
+        if child.wait(600) != 0:
+            raise RuntimeError(f"producer_runner.py on the {target.name} failed: "
+                               f"{child.tail(8)}")
+    finally:
+        child.kill()
     result = json.loads(child.stdout.strip().splitlines()[-1])
     return result["seconds"], result["cpu_seconds"]
 

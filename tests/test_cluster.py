@@ -45,13 +45,26 @@ def cluster(module_cluster):
     yield module_cluster
 
 
-def start(tmp_path, cluster, name, *args, delay=None, factor="3", log_name=None):
-    env = dict(os.environ, KAFKA_BOOTSTRAP=cluster.bootstrap, P7_REPLICATION_FACTOR=factor,
-               PYTHONUNBUFFERED="1")
-    if delay is not None:
-        env["WEATHER_DELAY_SEC"] = str(delay)
-    return harness.Program(FILES / name, args, tmp_path, env=env, cwd=tmp_path,
-                           log_name=log_name)
+@pytest.fixture
+def start(tmp_path, cluster):
+    """start("producer.py", *args, delay=, factor=, log_name=): a program of files/ on the
+    cluster (P7_REPLICATION_FACTOR=factor); all are killed at the end of the test, also when it
+    failed halfway (a producer would otherwise wait for its cluster forever)."""
+    started = []
+
+    def run(name, *args, delay=None, factor="3", log_name=None):
+        env = dict(os.environ, KAFKA_BOOTSTRAP=cluster.bootstrap, P7_REPLICATION_FACTOR=factor,
+                   PYTHONUNBUFFERED="1")
+        if delay is not None:
+            env["WEATHER_DELAY_SEC"] = str(delay)
+        program = harness.Program(FILES / name, args, tmp_path, env=env, cwd=tmp_path,
+                                  log_name=log_name)
+        started.append(program)
+        return program
+
+    yield run
+    for program in started:
+        program.kill()
 
 
 def describe_topic():
@@ -83,14 +96,14 @@ def assert_alive(*programs):
         assert program.running(), f"{program.describe()} died: {program.tail(8)}"
 
 
-def test_producer_refuses_more_replicas_than_live_brokers(tmp_path, cluster):
+def test_producer_refuses_more_replicas_than_live_brokers(start):
     """P7_REPLICATION_FACTOR=4 on three nodes, 1 below min.insync.replicas=2, or not a number:
     one sentence each, exit non-zero, and the topic is left as it was."""
     before = current_topic_id()
     for factor, complaint in (("4", "only 3 brokers are live"),
                               ("1", "below the brokers' min.insync.replicas=2"),
                               ("three", "must be a whole number")):
-        producer = start(tmp_path, cluster, "producer.py", factor=factor)
+        producer = start("producer.py", factor=factor)
         assert producer.wait(60) != 0
         assert complaint in assert_one_clean_sentence(producer.stderr), producer.stderr
     assert current_topic_id() == before
@@ -105,12 +118,12 @@ def set_min_insync_replicas(value):
         admin.close()
 
 
-def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, cluster):
+def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, cluster, start):
     """Fewer in-sync replicas than min.insync.replicas (one node down, the topic asking for
     three): Kafka refuses every write and kafka-python gives up after its 10 retries. The
     producer says so once, keeps the readings Kafka did not acknowledge, and sends them again in
     their order once the node is back: every day is in the topic and counted exactly once."""
-    producer = start(tmp_path, cluster, "producer.py", "--seed", "7", delay=0.0005)
+    producer = start("producer.py", "--seed", "7", delay=0.0005)
     wait_until(lambda: fully_replicated() or not producer.running(), 90,
                "the producer to create `temperatures`")
     wait_until(lambda: sum(p7check.end_offsets().values()) >= 2000 or not producer.running(),
@@ -133,7 +146,7 @@ def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, clust
     assert producer.stderr.count("did not take readings") == 1, producer.stderr
     folder = tmp_path / "files"
     folder.mkdir()
-    consumer = start(tmp_path, cluster, "consumer.py", "0", "1", "2", "3", "--dir", folder)
+    consumer = start("consumer.py", "0", "1", "2", "3", "--dir", folder)
     ends = p7check.end_offsets()
     wait_until(lambda: offsets_in(folder, range(p7check.PARTITIONS)) == ends
                or not consumer.running(), CATCH_UP_TIMEOUT, "the consumer to catch up")
@@ -152,21 +165,21 @@ def assert_exact_and_complete(folder, ends):
     assert counted_readings == days, "a day was skipped or counted twice"
 
 
-def test_failover_loses_nothing_and_kills_no_program(tmp_path, cluster):
+def test_failover_loses_nothing_and_kills_no_program(tmp_path, cluster, start):
     """producer.py at high speed and two consumers on the cluster, replication 3. kill -9 the
     node leading partition 0, `make cluster` 10 s later; the same to another node; then two of
     the three nodes down at once for 15 s. Nothing dies, the files are exact, and the topic holds
     every day since 1990-01-01."""
     folder = tmp_path / "files"
     folder.mkdir()
-    producer = start(tmp_path, cluster, "producer.py", "--seed", "7", delay=0.0002)
+    producer = start("producer.py", "--seed", "7", delay=0.0002)
     wait_until(lambda: fully_replicated() or not producer.running(), 90,
                "the producer to create `temperatures`, every partition on three nodes")
     assert_alive(producer)
     assert {len(replicas) for _, replicas, _ in describe_topic().values()} == {3}
-    consumers = [start(tmp_path, cluster, "consumer.py", "0", "1", "--dir", folder,
+    consumers = [start("consumer.py", "0", "1", "--dir", folder,
                        log_name="consumer-01"),
-                 start(tmp_path, cluster, "consumer.py", "2", "3", "--dir", folder,
+                 start("consumer.py", "2", "3", "--dir", folder,
                        log_name="consumer-23")]
     programs = [producer, *consumers]
 
