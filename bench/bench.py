@@ -549,7 +549,7 @@ def bench_freshness(workdir, count):
                 time.sleep(POLL_SEC)
             acked = []
             sent_at = time.monotonic()
-            future = producer.send(TOPIC, key=p7producer.month_of(date).encode(),
+            future = producer.send(TOPIC, key=p7producer.MONTH_KEYS[date[5:7]],
                                    value=Report(date=date, degrees=degrees).SerializeToString())
             future.add_callback(lambda _md, acked=acked: acked.append(time.monotonic()))
             sent.append((sent_at, future, acked, date))

@@ -34,6 +34,7 @@ from pathlib import Path
 from kafka.admin import ConfigResource, ConfigResourceType
 
 import producer as p7producer  # files/producer.py (PYTHONPATH=files)
+from bench.bench import verify_files
 from tools import harness, p7check
 from tools.harness import FILES, ROOT
 
@@ -67,16 +68,12 @@ class Target:
         """p7check (and our admin calls) talk to this target from now on."""
         os.environ["KAFKA_BOOTSTRAP"] = self.bootstrap
 
-    def recreate_topic(self, append_time=False):
+    def recreate_topic(self):
         self.use()
         admin = p7check.new_admin()
         try:
             p7producer.REPLICATION_FACTOR = self.factor
             p7producer.recreate_topic(admin, p7check.TOPIC, p7check.PARTITIONS)
-            if append_time:
-                admin.alter_configs([ConfigResource(
-                    ConfigResourceType.TOPIC, p7check.TOPIC,
-                    configs={"message.timestamp.type": "LogAppendTime"})])
         finally:
             admin.close()
 
@@ -97,22 +94,15 @@ def produce_backlog(workdir, target, count):
     return result["seconds"], result["cpu_seconds"]
 
 
-def checkpoints(folder):
-    offsets = {}
-    for n in range(p7check.PARTITIONS):
-        try:
-            offsets[n] = json.loads((folder / f"partition-{n}.json").read_text())["offset"]
-        except (OSError, ValueError, KeyError):
-            offsets[n] = 0
-    return offsets
+def counted(folder):
+    """The readings the consumer has checkpointed so far, over all partitions."""
+    return sum(max(offset, 0) for offset in p7check.partition_offsets(folder).values())
 
 
 def verify(folder, ends):
-    for n in range(p7check.PARTITIONS):
-        offset, problems = p7check.check_partition_file(folder / f"partition-{n}.json", n)
-        if offset != ends[n] or problems:
-            raise RuntimeError(f"partition-{n}.json disagrees with the topic at offset {offset} "
-                               f"(end {ends[n]}): {problems[:3]}")
+    problems = verify_files(folder, ends)
+    if problems:
+        raise RuntimeError(f"the partition files disagree with the topic: {problems[:3]}")
 
 
 def catch_up(workdir, target):
@@ -126,7 +116,7 @@ def catch_up(workdir, target):
                                workdir, env=target.env(), cwd=folder,
                                log_name=f"consumer-{target.name}-{time.monotonic_ns()}")
     try:
-        harness.wait_until(lambda: checkpoints(folder) == ends or not consumer.running(),
+        harness.wait_until(lambda: p7check.partition_offsets(folder) == ends or not consumer.running(),
                            CATCH_UP_TIMEOUT, f"consumer.py to catch up on the {target.name}",
                            interval=0.01)
         seconds = time.monotonic() - started
@@ -188,9 +178,7 @@ def failover(workdir, cluster, target):
             admin.alter_configs([ConfigResource(
                 ConfigResourceType.TOPIC, p7check.TOPIC,
                 configs={"message.timestamp.type": "LogAppendTime"})])
-            (described,) = admin.describe_topics([p7check.TOPIC])
-            leader = next(p["leader_id"] for p in described["partitions"]
-                          if p["partition_index"] == 0)
+            leader = harness.partition_states(admin, p7check.TOPIC)[0][0]
         finally:
             admin.close()
         consumer = harness.Program(FILES / "consumer.py", ["0", "1", "2", "3", "--dir", folder],
@@ -200,7 +188,7 @@ def failover(workdir, cluster, target):
         def sample_for(seconds):
             until = time.monotonic() + seconds
             while time.monotonic() < until:
-                samples.append((time.time(), sum(checkpoints(folder).values())))
+                samples.append((time.time(), counted(folder)))
                 time.sleep(SAMPLE_SEC)
 
         sample_for(STEADY_SEC)
@@ -219,7 +207,7 @@ def failover(workdir, cluster, target):
         if producer.stop() != 0:
             raise RuntimeError(f"producer.py failed: {producer.tail(8)}")
         ends = p7check.end_offsets()
-        harness.wait_until(lambda: checkpoints(folder) == ends or not consumer.running(),
+        harness.wait_until(lambda: p7check.partition_offsets(folder) == ends or not consumer.running(),
                            CATCH_UP_TIMEOUT, "consumer.py to catch up after the failover")
         if consumer.stop() != 0:
             raise RuntimeError(f"consumer.py failed: {consumer.tail(8)}")

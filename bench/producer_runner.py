@@ -61,7 +61,7 @@ def main():
         config = dict(p7producer.PRODUCER_CONFIG, client_id="p7-bench-bare",
                       max_in_flight_requests_per_connection=args.in_flight)
         producer = KafkaProducer(bootstrap_servers=p7producer.BROKER.split(","), **config)
-        encoded = [(p7producer.month_of(date).encode("utf-8"),
+        encoded = [(p7producer.MONTH_KEYS[date[5:7]],
                     Report(date=date, degrees=degrees).SerializeToString())
                    for date, degrees in itertools.islice(weather.get_next_weather(0, seed=SEED),
                                                          count)]

@@ -535,7 +535,7 @@ class Cluster:
 def cluster_start(args):
     cluster = Cluster(args.state_dir, args.ports, args.controller_ports)
     cluster_id = cluster.remember()
-    started = []
+    started = {}  # port -> the process of a node started now
     try:
         for node_id, port, controller_port, state in cluster.nodes():
             if state.pid():
@@ -545,28 +545,28 @@ def cluster_start(args):
             write_config(state, port, controller_port, "127.0.0.1", node_id, cluster.voters,
                          shared=(BASE_CONFIG, CLUSTER_CONFIG))
             format_storage(state, cp, cluster_id)
-            started.append((state, launch(state, cp, port), port))
+            started[port] = launch(state, cp, port)
         # A node answers only once the quorum has a leader that let it in: wait for every node
         # to name all three.
         deadline = time.monotonic() + args.timeout
         for _node_id, port, _controller_port, state in cluster.nodes():
-            mine = [process for s, process, _ in started if s is state]
+            process = started.get(port)
             while not broker_is_ready(port, brokers=3):
-                if mine and mine[0].poll() is not None:
+                if process and process.poll() is not None:
                     raise LauncherError(f"the node on port {port} exited during startup "
-                                        f"(code {mine[0].returncode})." + log_tail(state))
+                                        f"(code {process.returncode})." + log_tail(state))
                 if time.monotonic() > deadline:
                     raise LauncherError(f"the node on port {port} did not see all three nodes "
                                         f"within {args.timeout:g} s." + log_tail(state))
                 time.sleep(0.2)
     except BaseException:
-        for state, process, _port in started:
-            stop_process(process.pid)
-            state.pid_file.unlink(missing_ok=True)
+        for _node_id, port, _controller_port, state in cluster.nodes():
+            if port in started:
+                stop_process(started[port].pid)
+                state.pid_file.unlink(missing_ok=True)
         raise
     what = (f"started node{'s' if len(started) > 1 else ''} on port "
-            f"{', '.join(str(port) for _, _, port in started)}" if started
-            else "all three nodes were running")
+            f"{', '.join(map(str, started))}" if started else "all three nodes were running")
     print(f"launcher: Kafka {kafka_version()} cluster ready at {cluster.bootstrap()} ({what}); "
           f"logs in {cluster.root}/node-*/logs")
     return 0
@@ -574,7 +574,7 @@ def cluster_start(args):
 
 def cluster_stop(args):
     cluster = Cluster(args.state_dir)
-    running = [(state, state.pid()) for state in cluster.states if state.pid()]
+    running = [(state, pid) for state in cluster.states if (pid := state.pid())]
     if not running:
         print(f"launcher: no node of the cluster in {cluster.root} is running")
         return 0

@@ -8,7 +8,6 @@ whose engine runs in a network namespace of its own (../shared/docker/engine.sh)
 inside it: `nsenter --net=/run/netns/dk make docker-test`.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -89,11 +88,7 @@ def run(*command, timeout=900):
 
 
 def partition_offset(folder, n):
-    try:
-        with open(folder / f"partition-{n}.json") as f:
-            return json.load(f)["offset"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return -1
+    return p7check.partition_offsets(folder, [n])[n]
 
 
 def wait_caught_up(container, program, partitions, timeout=TIMEOUT):

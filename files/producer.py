@@ -214,10 +214,6 @@ def make_producer():
     return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG)
 
 
-def month_of(date):
-    return MONTHS[int(date[5:7]) - 1]
-
-
 class Deliveries:
     """The readings handed to Kafka and not acknowledged yet, in the order they were sent.
 

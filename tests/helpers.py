@@ -67,13 +67,7 @@ def load(path):
 
 
 def offsets_in(folder, partitions):
-    offsets = {}
-    for n in partitions:
-        try:
-            offsets[n] = load(folder / f"partition-{n}.json")["offset"]
-        except (FileNotFoundError, KeyError):
-            offsets[n] = -1
-    return offsets
+    return p7check.partition_offsets(folder, partitions)
 
 
 def caught_up(folder, partitions):

@@ -12,7 +12,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from helpers import (FILES, assert_one_clean_sentence, current_topic_id, days_counted,
+from helpers import (assert_exact, assert_one_clean_sentence, current_topic_id, days_counted,
                      offsets_in, wait_until)
 from tools import harness, p7check
 
@@ -46,38 +46,38 @@ def cluster(module_cluster):
 
 
 @pytest.fixture
-def start(tmp_path, cluster):
-    """start("producer.py", *args, delay=, factor=, log_name=): a program of files/ on the
-    cluster (P7_REPLICATION_FACTOR=factor); all are killed at the end of the test, also when it
-    failed halfway (a producer would otherwise wait for its cluster forever)."""
-    started = []
+def start(run_program, cluster):
+    """start("producer.py", *args, delay=, factor=): conftest's run_program on the cluster, with
+    P7_REPLICATION_FACTOR=factor (killed at the end of the test, also when it failed)."""
 
-    def run(name, *args, delay=None, factor="3", log_name=None):
-        env = dict(os.environ, KAFKA_BOOTSTRAP=cluster.bootstrap, P7_REPLICATION_FACTOR=factor,
-                   PYTHONUNBUFFERED="1")
-        if delay is not None:
-            env["WEATHER_DELAY_SEC"] = str(delay)
-        program = harness.Program(FILES / name, args, tmp_path, env=env, cwd=tmp_path,
-                                  log_name=log_name)
-        started.append(program)
-        return program
+    def run(name, *args, delay=None, factor="3"):
+        return run_program(name, *args, delay=delay, env={
+            "KAFKA_BOOTSTRAP": cluster.bootstrap, "P7_REPLICATION_FACTOR": factor})
 
-    yield run
-    for program in started:
-        program.kill()
+    return run
 
 
 def describe_topic():
     """{partition: (leader, replicas, isr)} of `temperatures`; {} while the cluster cannot say."""
     admin = p7check.new_admin()
     try:
-        (topic,) = admin.describe_topics([p7check.TOPIC])
-        return {p["partition_index"]: (p["leader_id"], p["replica_nodes"], p["isr_nodes"])
-                for p in topic.get("partitions") or []}
-    except KafkaError:
-        return {}
+        return harness.partition_states(admin, p7check.TOPIC)
     finally:
         admin.close()
+
+
+def topic_ends():
+    """The topic's end offsets; None while the cluster cannot say (kafka-python gives up on a
+    bootstrap node that just died instead of asking the next one)."""
+    try:
+        return p7check.end_offsets()
+    except KafkaError:
+        return None
+
+
+def topic_total():
+    ends = topic_ends()
+    return None if ends is None else sum(ends.values())
 
 
 def fully_replicated():
@@ -126,7 +126,7 @@ def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, clust
     producer = start("producer.py", "--seed", "7", delay=0.0005)
     wait_until(lambda: fully_replicated() or not producer.running(), 90,
                "the producer to create `temperatures`")
-    wait_until(lambda: sum(p7check.end_offsets().values()) >= 2000 or not producer.running(),
+    wait_until(lambda: (topic_total() or 0) >= 2000 or not producer.running(),
                60, "2000 messages")
     set_min_insync_replicas(3)
     victim = describe_topic()[0][0]
@@ -137,8 +137,8 @@ def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, clust
     cluster.start()
     wait_until(lambda: "takes readings again" in producer.stderr or not producer.running(), 90,
                "the producer to send the held readings")
-    refused_at = sum(p7check.end_offsets().values())
-    wait_until(lambda: sum(p7check.end_offsets().values()) > refused_at + 2000
+    refused_at = wait_until(topic_total, PROGRESS_TIMEOUT, "the topic's end offsets")
+    wait_until(lambda: (topic_total() or 0) > refused_at + 2000
                or not producer.running(), 60, "the producer to carry on")
     set_min_insync_replicas(2)
     assert producer.stop() == 0, producer.stderr
@@ -147,7 +147,7 @@ def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, clust
     folder = tmp_path / "files"
     folder.mkdir()
     consumer = start("consumer.py", "0", "1", "2", "3", "--dir", folder)
-    ends = p7check.end_offsets()
+    ends = wait_until(topic_ends, PROGRESS_TIMEOUT, "the topic's end offsets")
     wait_until(lambda: offsets_in(folder, range(p7check.PARTITIONS)) == ends
                or not consumer.running(), CATCH_UP_TIMEOUT, "the consumer to catch up")
     assert consumer.stop() == 0, consumer.tail(8)
@@ -157,9 +157,8 @@ def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, clust
 def assert_exact_and_complete(folder, ends):
     """The partition files agree with the topic up to `ends`, the topic holds every day since
     1990-01-01, and the files count each of them once."""
-    for n in range(p7check.PARTITIONS):
-        offset, problems = p7check.check_partition_file(folder / f"partition-{n}.json", n)
-        assert offset == ends[n] and not problems, (n, offset, ends[n], problems[:5])
+    assert offsets_in(folder, range(p7check.PARTITIONS)) == ends
+    assert_exact(folder, range(p7check.PARTITIONS))
     assert p7check.missing_days(ends) == []
     counted_readings, days = days_counted(folder)
     assert counted_readings == days, "a day was skipped or counted twice"
@@ -177,16 +176,15 @@ def test_failover_loses_nothing_and_kills_no_program(tmp_path, cluster, start):
                "the producer to create `temperatures`, every partition on three nodes")
     assert_alive(producer)
     assert {len(replicas) for _, replicas, _ in describe_topic().values()} == {3}
-    consumers = [start("consumer.py", "0", "1", "--dir", folder,
-                       log_name="consumer-01"),
-                 start("consumer.py", "2", "3", "--dir", folder,
-                       log_name="consumer-23")]
+    consumers = [start("consumer.py", "0", "1", "--dir", folder),
+                 start("consumer.py", "2", "3", "--dir", folder)]
     programs = [producer, *consumers]
 
     def keeps_going(what):
         """Both the topic and the files grow again (or a program died: the assert says so)."""
-        topic, files = sum(p7check.end_offsets().values()), counted(folder)
-        wait_until(lambda: (sum(p7check.end_offsets().values()) > topic
+        topic = wait_until(topic_total, PROGRESS_TIMEOUT, "the topic's end offsets")
+        files = counted(folder)
+        wait_until(lambda: ((topic_total() or 0) > topic
                             and counted(folder) > files)
                    or not all(p.running() for p in programs), PROGRESS_TIMEOUT,
                    f"the producer and the consumers to make progress {what}")
@@ -222,7 +220,7 @@ def test_failover_loses_nothing_and_kills_no_program(tmp_path, cluster, start):
 
     assert producer.stop() == 0, producer.tail(8)
     assert "Traceback" not in producer.stderr, producer.stderr
-    ends = p7check.end_offsets()
+    ends = wait_until(topic_ends, PROGRESS_TIMEOUT, "the topic's end offsets")
     wait_until(lambda: offsets_in(folder, range(p7check.PARTITIONS)) == ends
                or not all(c.running() for c in consumers), CATCH_UP_TIMEOUT,
                "the consumers to catch up with the topic")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import FILES, ROOT, assert_one_clean_sentence, free_port, wait_until
+from helpers import FILES, ROOT, assert_one_clean_sentence, free_port, offsets_in, wait_until
 
 PNG = "yearly_trends.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -85,16 +85,6 @@ def plot_once(run_program, folder, *args):
     return program.wait(60), program
 
 
-def file_offsets(folder):
-    offsets = {}
-    for n in range(4):
-        try:
-            offsets[n] = json.loads((folder / f"partition-{n}.json").read_text())["offset"]
-        except (OSError, ValueError, KeyError):
-            pass
-    return offsets
-
-
 def month_in_files(folder, month):
     """The test's own search for the month, to compare plot.py's picture with."""
     for n in range(4):
@@ -122,7 +112,7 @@ def test_once_plots_january_of_the_real_consumers_files(run_program, produce, tm
     out.mkdir()
     ends = produce(1600)  # 4 years at least (the producer overshoots while being stopped)
     consumer = run_program("consumer.py", 0, 1, 2, 3, "--dir", out)
-    wait_until(lambda: file_offsets(out) == ends or not consumer.running(), 90,
+    wait_until(lambda: offsets_in(out, range(4)) == ends or not consumer.running(), 90,
                f"the partition files to reach the end offsets {ends}")
     assert consumer.stop() == 0, consumer.stderr
 
@@ -311,7 +301,7 @@ def test_run_pipeline_runs_everything_and_stops_cleanly(broker, tmp_path):
 
     for n in range(4):
         assert (out / f"partition-{n}.json").exists()
-    assert file_offsets(out)[0] > 0
+    assert offsets_in(out, range(4))[0] > 0
     assert_valid_png(out / PNG)
     assert bars(out / PNG)
     # Each program was stopped by SIGTERM and took its own clean way out.

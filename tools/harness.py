@@ -306,6 +306,18 @@ def topic_id(admin, topic):
     return described.get("topic_id")
 
 
+def partition_states(admin, topic):
+    """{partition: (leader, replicas, in-sync replicas)} of `topic`; {} while the cluster
+    cannot say (a node just died, the topic is being recreated)."""
+    from kafka.errors import KafkaError
+    try:
+        (described,) = admin.describe_topics([topic])
+    except KafkaError:
+        return {}
+    return {p["partition_index"]: (p["leader_id"], p["replica_nodes"], p["isr_nodes"])
+            for p in described.get("partitions") or []}
+
+
 def wait_for_recreated_topic(admin, topic, previous_id, partitions, timeout=TOPIC_TIMEOUT,
                              still_going=lambda: True):
     """Wait until `topic` exists under an id other than `previous_id` (None: any) with a leader

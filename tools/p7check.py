@@ -235,6 +235,19 @@ def records_with_lookahead(partition, offset, timeout=60):
     return read_partition(partition, max(offset, end), timeout=timeout)
 
 
+def partition_offsets(folder, partitions=range(PARTITIONS)):
+    """{partition: checkpoint offset} of the partition files in `folder`; -1 for a file that is
+    missing or unreadable (not written yet)."""
+    offsets = {}
+    for n in partitions:
+        try:
+            with open(os.path.join(folder, f"partition-{n}.json")) as f:
+                offsets[n] = json.load(f)["offset"]
+        except (OSError, ValueError, KeyError, TypeError):
+            offsets[n] = -1
+    return offsets
+
+
 def missing_days(ends, first="1990-01-01"):
     """The days from `first` to the newest date in the topic (up to `ends`, offsets per
     partition) that no message of any partition carries: none when nothing was lost."""

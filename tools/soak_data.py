@@ -126,16 +126,8 @@ def main():
     producer.stop(timeout=60)
     ends = p7check.end_offsets()
 
-    def caught_up():
-        offsets = {}
-        for n in range(p7check.PARTITIONS):
-            try:
-                offsets[n] = json.loads((data_dir / f"partition-{n}.json").read_text())["offset"]
-            except (OSError, ValueError, KeyError):
-                return False
-        return offsets == ends
-
-    p7check.wait_until(caught_up, 300, "the owner to catch up")
+    p7check.wait_until(lambda: p7check.partition_offsets(data_dir) == ends, 300,
+                       "the owner to catch up")
     owner_exit = owner.stop(timeout=60)
     reader.stop()
 

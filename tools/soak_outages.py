@@ -92,19 +92,8 @@ class Program(harness.Program):
         return True
 
 
-def partition_offsets(folder):
-    offsets = {}
-    for n in range(p7check.PARTITIONS):
-        try:
-            with open(folder / f"partition-{n}.json") as f:
-                offsets[n] = json.load(f)["offset"]
-        except (OSError, ValueError, KeyError):
-            offsets[n] = -1
-    return offsets
-
-
 def expected_birthdays(folder):
-    return p7check.expected_birthdays(BIRTHDAY, partition_offsets(folder))
+    return p7check.expected_birthdays(BIRTHDAY, p7check.partition_offsets(folder))
 
 
 def birthday_problem(folder, expected):
@@ -197,8 +186,8 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
                 say(f"{minutes} minutes are up: ending with the last outage")
                 break
             outage += 1
-            before = sum(partition_offsets(out_dir).values())
-            p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before, 120,
+            before = sum(p7check.partition_offsets(out_dir).values())
+            p7check.wait_until(lambda: sum(p7check.partition_offsets(out_dir).values()) > before, 120,
                                "the consumer to make progress before the next outage")
             time.sleep(rng.uniform(*up))  # load between outages: part of the scenario
             broker.kill9()
@@ -217,8 +206,8 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
         # The last outage is a long one: the producer is stopped while the broker is away (it
         # must end within ~35 s, saying how many readings may be missing) and the consumers
         # wait all that time.
-        before = sum(partition_offsets(out_dir).values())
-        p7check.wait_until(lambda: sum(partition_offsets(out_dir).values()) > before
+        before = sum(p7check.partition_offsets(out_dir).values())
+        p7check.wait_until(lambda: sum(p7check.partition_offsets(out_dir).values()) > before
                            or not producer.running(), 120,
                            "the consumer to make progress before the last outage")
         broker.kill9()
@@ -233,7 +222,7 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
             f"{producer_stop_sec:.1f} s after {stop_signal.name}")
         ends = p7check.end_offsets()
         say(f"{sum(ends.values())} messages; waiting for the consumer to catch up")
-        p7check.wait_until(lambda: partition_offsets(out_dir) == ends or not consumer.running(),
+        p7check.wait_until(lambda: p7check.partition_offsets(out_dir) == ends or not consumer.running(),
                            CATCH_UP_SEC, "the consumer to catch up after the last outage")
         say("checking the files against the topic")
         problems = check_exact(out_dir)
