@@ -91,7 +91,7 @@ FETCH_SETTINGS = ("max_poll_records", "fetch_max_bytes", "max_partition_fetch_by
 OFFSET_RE = re.compile(rb'"offset":\s*(\d+)')
 
 SIZES = {
-    "full": {"years": 100, "repeats": 7, "producer_messages": 20_000, "producer_repeats": 5,
+    "full": {"years": 100, "repeats": 7, "producer_messages": 40_000, "producer_repeats": 7,
              "fresh_messages": 200, "e2e_years": 100},
     "quick": {"years": 10, "repeats": 1, "producer_messages": 5_000, "producer_repeats": 1,
               "fresh_messages": 30, "e2e_years": 10},
@@ -483,10 +483,10 @@ def bench_catchup(workdir, backlog, repeats):
 
 # ---------------------------------------------------------------- 2. producer
 
-def run_producer(workdir, mode, count, in_flight=1):
+def run_producer(workdir, mode, count, *options):
     """(wall seconds, CPU seconds) of one bench/producer_runner.py process."""
     child = start_child(workdir, "producer-bench", [BENCH / "producer_runner.py", mode, count,
-                                              "--in-flight", in_flight], child_env())
+                                                    *options], child_env())
     code = child.wait(600)
     if code != 0:
         raise BenchError(f"producer benchmark {mode} failed: {child.stderr[-800:]}")
@@ -499,13 +499,15 @@ def bench_producer(workdir, count, repeats):
     for _ in itertools.islice(weather.get_next_weather(0, seed=SEED), count):
         pass
     generator_seconds = time.process_time() - start
-    runs = {"producer_py": [], "producer_py_list": [], "bare_1": [], "bare_5": []}
+    runs = {"producer_py": [], "producer_py_list": [], "bare_1": [], "bare_5": [],
+            "bare_partitioner": []}
     for round_number in range(1, repeats + 1):
         say(f"producer round {round_number}/{repeats}")
-        runs["bare_1"].append(run_producer(workdir, "bare", count, 1))
+        runs["bare_1"].append(run_producer(workdir, "bare", count))
         runs["producer_py"].append(run_producer(workdir, "producer.py", count))
-        runs["bare_5"].append(run_producer(workdir, "bare", count, 5))
+        runs["bare_5"].append(run_producer(workdir, "bare", count, "--in-flight", 5))
         runs["producer_py_list"].append(run_producer(workdir, "producer.py-list", count))
+        runs["bare_partitioner"].append(run_producer(workdir, "bare", count, "--partitioner"))
         for key, values in runs.items():
             say(f"  {key}: {count / values[-1][0]:,.0f} msg/s, {values[-1][1]:.2f} s CPU, "
                 f"{values[-1][2]:.0f} messages per request")

@@ -3,19 +3,25 @@
     python bench/producer_runner.py producer.py 40000
     python bench/producer_runner.py producer.py-list 40000
     python bench/producer_runner.py bare 40000 --in-flight 5
+    python bench/producer_runner.py bare 40000 --partitioner
 
 `producer.py`: files/producer.py's own make_producer(), then produce() fed by the live weather
-generator (seeded) as producer.py's weather_readings() reads it, then flush(). `producer.py-list`: the same, but produce() is fed the readings
-generated beforehand (what the generator costs). `bare`: a KafkaProducer with producer.py's settings
-(acks=all, retries=10, idempotence) and the given max_in_flight_requests_per_connection, sending
-the same messages built beforehand. The client is created (bootstrap) before the clock starts.
-Prints one JSON line: {"seconds": wall, "cpu_seconds": user + system, "messages": N,
-"records_per_request": ..., "request_latency_ms": ...} (the last two from kafka-python's
-metrics); the CPU time is the whole process's, kafka-python's sender thread included.
+generator (seeded) as producer.py's weather_readings() reads it, then flush().
+`producer.py-list`: the same, but produce() is fed the readings generated beforehand (what the
+generator costs). `bare` (the ceiling): a KafkaProducer with producer.py's settings (acks=all,
+retries=10, idempotence) and the given max_in_flight_requests_per_connection, sending the same
+messages built beforehand, each to its month's partition as producer.py names it; with
+--partitioner, kafka-python's partitioner picks it for every message instead (the client used
+plainly). Every mode freezes the garbage collector's view of the imports, as producer.py's
+main() does. The client is created (bootstrap) before the clock starts. Prints one JSON line:
+{"seconds": wall, "cpu_seconds": user + system, "messages": N, "records_per_request": ...,
+"request_latency_ms": ...} (the last two from kafka-python's metrics); the CPU time is the whole
+process's, kafka-python's sender thread included.
 """
 
 import argparse
 import contextlib
+import gc
 import io
 import itertools
 import json
@@ -44,6 +50,7 @@ def main():
     parser.add_argument("mode", choices=("producer.py", "producer.py-list", "bare"))
     parser.add_argument("messages", type=int)
     parser.add_argument("--in-flight", type=int, default=1)
+    parser.add_argument("--partitioner", action="store_true")
     args = parser.parse_args()
     count = args.messages
 
@@ -61,16 +68,19 @@ def main():
         config = dict(p7producer.PRODUCER_CONFIG, client_id="p7-bench-bare",
                       max_in_flight_requests_per_connection=args.in_flight)
         producer = KafkaProducer(bootstrap_servers=p7producer.BROKER.split(","), **config)
+        partition_of = p7producer.month_partitions(producer)
         encoded = [(p7producer.MONTH_KEYS[date[5:7]],
-                    Report(date=date, degrees=degrees).SerializeToString())
+                    Report(date=date, degrees=degrees).SerializeToString(),
+                    None if args.partitioner else partition_of[date[5:7]])
                    for date, degrees in itertools.islice(weather.get_next_weather(0, seed=SEED),
                                                          count)]
 
         def send_all():
-            for key, value in encoded:
-                producer.send(p7producer.TOPIC, key=key, value=value)
+            for key, value, partition in encoded:
+                producer.send(p7producer.TOPIC, key=key, value=value, partition=partition)
 
     producer.partitions_for(p7producer.TOPIC)  # the metadata, before the clock starts
+    gc.freeze()
     wall, cpu = time.monotonic(), cpu_now()
     send_all()
     producer.flush()

@@ -105,7 +105,9 @@ def producer_rows(p):
             ("producer_py", "producer.py", "acks=all, retries=10, idempotence, max in flight 1"),
             ("producer_py_list", "producer.py, readings generated beforehand", "the same"),
             ("bare_1", "bare KafkaProducer (the ceiling)", "the same"),
-            ("bare_5", "bare KafkaProducer", "the same but max in flight 5")):
+            ("bare_5", "bare KafkaProducer", "the same but max in flight 5"),
+            ("bare_partitioner", "bare KafkaProducer, kafka-python's partitioner per message",
+             "the same")):
         rows.append(f"| {name} | {setting} | {fmt_rate(p['rates'][key])} | "
                     f"{1000 / p['cpu_rates'][key] * 1000:.1f} ms | "
                     f"{p['per_request'][key]:.0f} | {fmt_ratio(p['ratios'][key][0])} / "

@@ -29,12 +29,14 @@ except KeyboardInterrupt:
 
 import argparse
 import collections
+import gc
 import itertools
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 import weather
 from report_pb2 import Report
@@ -214,6 +216,16 @@ def make_producer():
     return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG)
 
 
+def month_partitions(producer):
+    """Each month's partition, by the date's month digits: where kafka-python's default
+    partitioner puts the month's key (murmur2, as the Java client does). Worked out once per
+    producer and then given to send(): for every message the partitioner would hash the key in
+    pure Python and sort the partition list, a quarter of the client's CPU (BENCHMARKS.md)."""
+    partitions = sorted(producer.partitions_for(TOPIC))
+    return {digits: partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+            for digits, key in MONTH_KEYS.items()}
+
+
 class Deliveries:
     """The readings handed to Kafka and not acknowledged yet, in the order they were sent.
 
@@ -245,6 +257,8 @@ class Deliveries:
             self.watched_batch = batch
             batch.add_callback(self.batch_done)
             batch.add_errback(self.fail)
+            # Once a batch, not for every reading, the acknowledged ones are let go.
+            self.unacknowledged()
 
     def batch_done(self, result):
         _offset, _timestamp, record_errors = result
@@ -295,20 +309,24 @@ def produce(producer, readings, deliveries):
     sending = True
     deliveries.producer = producer
     deliveries.stop_sender = producer._sender.force_close
+    partition_of = month_partitions(producer)
+    report = Report()  # refilled for every reading: cheaper than a new one each time
     year = None
     for reading in readings:
-        while deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED and not deliveries.failure \
-                and not stop_signals:
+        while len(deliveries.waiting) >= MAX_UNACKNOWLEDGED and not deliveries.failure \
+                and not stop_signals and deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED:
             time.sleep(WAIT_FOR_ROOM_SEC)
         if stop_signals:
             return
         if deliveries.failure:
             break
         date, degrees = reading
-        report = Report(date=date, degrees=degrees)
+        report.date = date
+        report.degrees = degrees
+        month = date[5:7]
         try:
-            future = producer.send(TOPIC, key=MONTH_KEYS[date[5:7]],
-                                   value=report.SerializeToString())
+            future = producer.send(TOPIC, key=MONTH_KEYS[month], value=report.SerializeToString(),
+                                   partition=partition_of[month])
         except KafkaError as err:
             # The sender stopped just now (a failure in its thread), or the topic's partitions
             # stayed unknown: this reading goes out again after the pending ones.
@@ -319,6 +337,8 @@ def produce(producer, readings, deliveries):
             year = date[:4]
             print(f"producing {year}...", flush=True)
     else:
+        print("producer: the weather generator's calendar ends with 9999-12-31: all sent",
+              flush=True)
         return
     if not getattr(deliveries.failure, "retriable", False):
         raise ProducerError(f"Kafka refused a reading ({deliveries.failure}); stopping so the "
@@ -424,6 +444,10 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
 
+    # What the imports made (some 35,000 objects of kafka-python, protobuf and the standard
+    # library) lives as long as we do: kept out of the garbage collector's passes, which the
+    # futures and batches of a fast stream set off again and again (BENCHMARKS.md).
+    gc.freeze()
     deliveries = Deliveries()
     try:
         readings = weather_readings(args.seed)

@@ -1,14 +1,17 @@
 """Parts 1 and 2: the weather generator, the Report schema, producer.py and debug.py."""
 
 import ast
+import collections
 import datetime
 import filecmp
 import itertools
+import math
 import subprocess
 import sys
 import time
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
 
 import weather  # files/weather.py (pytest.ini puts files/ on the path)
 from helpers import FILES, assert_one_clean_sentence, free_port, total_messages, wait_until
@@ -53,6 +56,40 @@ def test_the_seasons_look_like_dane_county():
         return sum(values) / len(values)
     assert 15 < mean_of("01") < 35
     assert 75 < mean_of("07") < 90
+
+
+def test_the_calendar_is_pythons_own_from_1990_to_its_end():
+    # weather.calendar_days counts days with strings and integers (issue #16); datetime is the
+    # oracle, every day of it.
+    day = weather.START_DATE
+    for date, day_of_year, days_since_start in weather.calendar_days():
+        assert (date, day_of_year, days_since_start) == (
+            day.isoformat(), day.timetuple().tm_yday, (day - weather.START_DATE).days)
+        if day == datetime.date.max:
+            break
+        day += datetime.timedelta(days=1)
+    assert day == datetime.date.max and date == "9999-12-31"
+    late = datetime.date(2000, 2, 28)
+    assert [d for d, _, _ in weather.calendar_days(late)][:3] == [
+        "2000-02-28", "2000-02-29", "2000-03-01"]
+
+
+def test_the_normal_high_is_the_seasonal_cosine_plus_the_warming():
+    # The seasonal table must give, to the last bit, what the formula gives for the date.
+    for offset in range(0, 30 * 366, 7):
+        day = weather.START_DATE + datetime.timedelta(days=offset)
+        phase = 2 * math.pi * (day.timetuple().tm_yday - weather.COLDEST_DAY_OF_YEAR) / 365.25
+        years = offset / 365.25
+        expected = (weather.ANNUAL_MEAN_F - weather.SEASONAL_SWING_F * math.cos(phase)
+                    + weather.WARMING_F_PER_YEAR * years)
+        assert weather.seasonal_normal(day) == expected, day
+
+
+def test_the_weather_ends_with_the_calendar_instead_of_failing():
+    # 9999-12-31 is the last date Python has: 8,010 years of readings, about 3 s here.
+    last_two = collections.deque(weather.get_next_weather(delay_sec=0, seed=1), maxlen=2)
+    assert last_two[-1][0] == "9999-12-31"
+    assert last_two[0][0] in ("9999-12-30", "9999-12-31")
 
 
 def test_a_seed_makes_the_weather_reproducible():
@@ -121,6 +158,25 @@ def test_producer_stream_is_keyed_ordered_and_has_duplicates(produce):
     assert 0.035 < duplicates / (total - duplicates) < 0.065
     all_dates = {date for messages in partitions.values() for _, date, _ in messages}
     assert {"1992-02-29", "1996-02-29"} <= all_dates
+
+
+def test_each_month_is_where_kafkas_default_partitioner_puts_its_key(produce):
+    # producer.py names each message's partition itself (issue #16): it must be the one a
+    # plain KafkaProducer picks for the key, on a topic of the same 4 partitions.
+    produce(500)  # more than a year: every month
+    homes = {key: number for number, messages in read_topic().items() for key, _, _ in messages}
+    scratch = f"p7-partitioner-check-{time.monotonic_ns()}"
+    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","))
+    plain = KafkaProducer(bootstrap_servers=p7check.bootstrap().split(","))
+    try:
+        admin.create_topics([NewTopic(scratch, num_partitions=4, replication_factor=1)])
+        chosen = {name: plain.send(scratch, key=name.encode(), value=b"").get(timeout=60).partition
+                  for name in p7check.MONTH_NAMES}
+    finally:
+        plain.close()
+        admin.delete_topics([scratch])
+        admin.close()
+    assert homes == chosen
 
 
 def test_a_producer_restart_recreates_the_topic_from_offset_zero(produce):
