@@ -179,6 +179,27 @@ def test_each_month_is_where_kafkas_default_partitioner_puts_its_key(produce):
     assert homes == chosen
 
 
+def test_the_producer_stops_cleanly_when_the_weather_ends(broker, capsys, monkeypatch):
+    # The generator ends with 9999-12-31 (8,010 years: too long to stream here). A feed that
+    # ends takes the same way: the last reading delivered, a sentence, no error.
+    import producer  # files/producer.py, in this process; KAFKA_BOOTSTRAP is set by now
+    for name in ("stop_signals", "sending"):  # its stop state, put back after the test
+        monkeypatch.setattr(producer, name, getattr(producer, name))
+    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","))
+    try:
+        p7check.recreate_empty_topic(admin)
+    finally:
+        admin.close()
+    deliveries = producer.Deliveries()
+    try:
+        producer.produce(producer.make_producer(), iter([("9999-12-31", 21.5)]), deliveries)
+    finally:
+        producer.close_producer(deliveries)
+    assert "calendar ends with 9999-12-31" in capsys.readouterr().out
+    assert deliveries.undelivered() == 0
+    assert sum(p7check.end_offsets().values()) == 1
+
+
 def test_a_producer_restart_recreates_the_topic_from_offset_zero(produce):
     first = produce(2000)
     assert sum(first.values()) >= 2000
