@@ -37,23 +37,14 @@ ANOMALY_NOISE_F = 7.0
 DUPLICATE_OFFSET_F = (40.0, 60.0)
 
 
-# The seasonal part of the normal high by day of the year (1 to 366) is the same every year, so it
-# is worked out once: per reading, date objects and their day of the year cost more than all the
-# rest of the weather together (issue #16, BENCHMARKS.md).
+# The normal high of a day is this seasonal part, by day of the year (1 to 366), plus the warming
+# since START_DATE. The seasonal part is the same every year, so it is worked out once: per
+# reading, date objects and their day of the year cost more than all the rest of the weather
+# together (issue #16, BENCHMARKS.md).
 SEASONAL_F_BY_DAY_OF_YEAR = (None,) + tuple(
     ANNUAL_MEAN_F - SEASONAL_SWING_F * math.cos(2 * math.pi * (day_of_year - COLDEST_DAY_OF_YEAR)
                                                 / 365.25)
     for day_of_year in range(1, 367))
-
-
-def seasonal_normal(day):
-    """The expected max temperature on a date, before day-to-day weather."""
-    return normal_high(day.timetuple().tm_yday, (day - START_DATE).days)
-
-
-def normal_high(day_of_year, days_since_start):
-    return (SEASONAL_F_BY_DAY_OF_YEAR[day_of_year]
-            + WARMING_F_PER_YEAR * (days_since_start / 365.25))
 
 
 def days_of(year):
@@ -107,7 +98,9 @@ def _readings(delay, rng):
     anomaly = 0.0
     for date, day_of_year, days_since_start in calendar_days():
         anomaly = ANOMALY_PERSISTENCE * anomaly + rng.gauss(0.0, ANOMALY_NOISE_F)
-        degrees = round(normal_high(day_of_year, days_since_start) + anomaly, 4)
+        normal = (SEASONAL_F_BY_DAY_OF_YEAR[day_of_year]
+                  + WARMING_F_PER_YEAR * (days_since_start / 365.25))
+        degrees = round(normal + anomaly, 4)
         yield date, degrees
         if delay:
             time.sleep(delay)

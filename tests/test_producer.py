@@ -6,6 +6,7 @@ import datetime
 import filecmp
 import itertools
 import math
+import random
 import subprocess
 import sys
 import time
@@ -74,15 +75,29 @@ def test_the_calendar_is_pythons_own_from_1990_to_its_end():
         "2000-02-28", "2000-02-29", "2000-03-01"]
 
 
-def test_the_normal_high_is_the_seasonal_cosine_plus_the_warming():
-    # The seasonal table must give, to the last bit, what the formula gives for the date.
-    for offset in range(0, 30 * 366, 7):
-        day = weather.START_DATE + datetime.timedelta(days=offset)
+def datetime_weather(seed):
+    """The generator as first written, with date objects (the oracle for the faster one of
+    issue #16): the same formula, the same random draws in the same order."""
+    rng, day, anomaly = random.Random(seed), weather.START_DATE, 0.0
+    while True:
+        anomaly = weather.ANOMALY_PERSISTENCE * anomaly + rng.gauss(0.0, weather.ANOMALY_NOISE_F)
         phase = 2 * math.pi * (day.timetuple().tm_yday - weather.COLDEST_DAY_OF_YEAR) / 365.25
-        years = offset / 365.25
-        expected = (weather.ANNUAL_MEAN_F - weather.SEASONAL_SWING_F * math.cos(phase)
-                    + weather.WARMING_F_PER_YEAR * years)
-        assert weather.seasonal_normal(day) == expected, day
+        years = (day - weather.START_DATE).days / 365.25
+        normal = (weather.ANNUAL_MEAN_F - weather.SEASONAL_SWING_F * math.cos(phase)
+                  + weather.WARMING_F_PER_YEAR * years)
+        degrees = round(normal + anomaly, 4)
+        yield day.isoformat(), degrees
+        if rng.random() < weather.DUPLICATE_PROBABILITY:
+            offset = rng.uniform(*weather.DUPLICATE_OFFSET_F) * rng.choice((-1, 1))
+            yield day.isoformat(), round(degrees + offset, 4)
+        day += datetime.timedelta(days=1)
+
+
+def test_the_weather_is_the_date_based_formula_to_the_last_bit():
+    for seed in (1, 2):
+        count = 40_000  # a century
+        assert (take(weather.get_next_weather(delay_sec=0, seed=seed), count)
+                == take(datetime_weather(seed), count))
 
 
 def test_the_weather_ends_with_the_calendar_instead_of_failing():
