@@ -144,6 +144,10 @@ def render(results, args, settings):
     years = b["years"]
     per_message_us = {key: 1e6 / rate for key, rate in p["cpu_rates"].items()}
     in_flight_gain, in_flight_cpu = p["ratios"]["bare_5"]
+    # producer.py against the plain client, round by round: (wall, CPU) speed-ups.
+    vs_plain = [statistics.median(plain[i] / ours[i] for ours, plain in
+                                  zip(p["runs"]["producer_py"], p["runs"]["bare_partitioner"]))
+                for i in (0, 1)]
     wall_gain, cpu_gain = paired_ratios(c["one"], c["one_defaults"])
     values = {
         "command": "bench/bench.py" + (" --quick" if args.quick else ""),
@@ -203,6 +207,7 @@ def render(results, args, settings):
         "live_us": f"{per_message_us['producer_py'] - per_message_us['producer_py_list']:.1f}",
         "loop_us": f"{per_message_us['producer_py_list'] - per_message_us['bare_1']:.1f}",
         "in_flight_gain": fmt_ratio(in_flight_gain), "in_flight_cpu": fmt_ratio(in_flight_cpu),
+        "vs_plain": fmt_ratio(vs_plain[0]), "vs_plain_cpu": fmt_ratio(vs_plain[1]),
         "in_flight_verdict": (
             "So it costs next to nothing here: on one local broker an acknowledgement comes "
             "back quickly next to the time Python takes to fill the next batch."
