@@ -5,7 +5,8 @@
         print(date, degrees)  # "1990-01-01" 27.1234
 
 Every calendar day from 1990-01-01 on is produced once, in order (leap days included), up to
-9999-12-31, the last date Python's calendar has: 17 days of streaming at the assignment's pace.
+9999-12-31, the last date Python's calendar has: nearly 18 days of streaming at the
+assignment's pace.
 Like a producer whose acknowledgement got lost and who retried, the generator repeats the
 previous date 5% of the time, with a value far enough off that counting it twice would show in
 the averages. The environment variable WEATHER_DELAY_SEC overrides delay_sec, so tests and
