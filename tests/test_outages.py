@@ -107,6 +107,11 @@ def test_kafka_bootstrap_may_list_several_brokers(broker, produce, run_program, 
 
 # ---------------------------------------------------------------- Ctrl-C during the imports
 
+# What CPython prints when a signal interrupts its own check of the script's path, before the
+# program's first line; the program then runs on with the signal lost (seen once in CI, busy).
+SWALLOWED_AT_STARTUP = "Failed checking if argv[0] is an import path entry"
+
+
 def test_ctrl_c_or_sigterm_during_the_imports_exits_quietly(broker, tmp_path):
     """Signals sent in the first instants of every program, many times: never a traceback.
     The programs that talk to Kafka are pointed at a closed port (nothing is touched) except
@@ -131,7 +136,18 @@ def test_ctrl_c_or_sigterm_during_the_imports_exits_quietly(broker, tmp_path):
             time.sleep(max(0.0, at + delay - time.monotonic()))
             process.send_signal(signum)
         for name, signum, process, _ in started:
-            _, stderr = process.communicate(timeout=60)
+            try:
+                _, stderr = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                # Python's start-up can swallow the signal itself: it prints "Failed checking
+                # if argv[0] is an import path entry" with the KeyboardInterrupt and then runs
+                # the program as if nothing had come. Anything else that ignores it fails below.
+                process.kill()
+                _, stderr = process.communicate()
+                assert SWALLOWED_AT_STARTUP in stderr, \
+                    f"{name} did not stop on {signum.name} after {delay} s:\n{stderr[-2000:]}"
+                startup += 1
+                continue
             interrupted = "Traceback" in stderr or "KeyboardInterrupt" in stderr
             if interrupted and not re.search(rf'"{FILES / name}", line [1-9]', stderr):
                 # The interpreter's own start-up, before the program's first line (no frame of

@@ -93,7 +93,7 @@ def datetime_weather(seed):
         day += datetime.timedelta(days=1)
 
 
-def test_the_weather_is_the_date_based_formula_to_the_last_bit():
+def test_the_weather_is_the_date_based_generators_reading_for_reading():
     for seed in (1, 2):
         count = 40_000  # a century
         assert (take(weather.get_next_weather(delay_sec=0, seed=seed), count)
