@@ -518,12 +518,16 @@ def bench_producer(workdir, count, repeats):
                           for key, values in runs.items()},
             "per_request": {key: statistics.median(v[2] for v in values)
                             for key, values in runs.items()},
-            # Per round against bare_1, then the median: (wall ratio, CPU ratio).
-            "ratios": {key: (statistics.median(b[0] / v[0] for v, b in zip(values,
-                                                                          runs["bare_1"])),
-                             statistics.median(b[1] / v[1] for v, b in zip(values,
-                                                                          runs["bare_1"])))
-                       for key, values in runs.items()}}
+            "ratios": {key: paired_speedups(values, runs["bare_1"])
+                       for key, values in runs.items()},
+            "vs_plain": paired_speedups(runs["producer_py"], runs["bare_partitioner"])}
+
+
+def paired_speedups(runs, base_runs):
+    """How much faster `runs` were than `base_runs`, round by round, then the median:
+    (wall ratio, CPU ratio)."""
+    return tuple(statistics.median(base[i] / run[i] for run, base in zip(runs, base_runs))
+                 for i in (0, 1))
 
 
 # ---------------------------------------------------------------- 3. freshness

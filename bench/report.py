@@ -144,10 +144,7 @@ def render(results, args, settings):
     years = b["years"]
     per_message_us = {key: 1e6 / rate for key, rate in p["cpu_rates"].items()}
     in_flight_gain, in_flight_cpu = p["ratios"]["bare_5"]
-    # producer.py against the plain client, round by round: (wall, CPU) speed-ups.
-    vs_plain = [statistics.median(plain[i] / ours[i] for ours, plain in
-                                  zip(p["runs"]["producer_py"], p["runs"]["bare_partitioner"]))
-                for i in (0, 1)]
+    vs_plain = p["vs_plain"]  # producer.py against the plain client
     wall_gain, cpu_gain = paired_ratios(c["one"], c["one_defaults"])
     values = {
         "command": "bench/bench.py" + (" --quick" if args.quick else ""),

@@ -6,8 +6,6 @@ import signal
 import struct
 import time
 
-from kafka import KafkaAdminClient
-
 from tools import harness, p7check
 # The tests' vocabulary, defined once in the harness.
 from tools.harness import FILES, ROOT, free_port, launcher, wait_until  # noqa: F401
@@ -117,7 +115,7 @@ def kill_9_mid_run(run_program, folder, rng, *extra):
 
 
 def fresh_topic():
-    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
+    admin = p7check.new_admin()
     try:
         p7check.recreate_empty_topic(admin)
     finally:

@@ -6,7 +6,7 @@ import signal
 import threading
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
 from helpers import (assert_checkpoint_refused, assert_exact, assert_one_clean_sentence,
                      consume_until_caught_up, fresh_topic, kill_9_mid_run, load,
@@ -176,7 +176,7 @@ def test_an_offset_beyond_the_end_is_set_aside_and_counted_afresh(produce, run_p
 
 
 def test_a_missing_topic_is_waited_for(run_program, tmp_path):
-    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
+    admin = p7check.new_admin()
     try:
         if p7check.TOPIC in admin.list_topics():
             admin.delete_topics([p7check.TOPIC])

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
 import weather  # files/weather.py (pytest.ini puts files/ on the path)
-from helpers import FILES, assert_one_clean_sentence, free_port, total_messages, wait_until
+from helpers import (FILES, assert_one_clean_sentence, free_port, fresh_topic, total_messages,
+                     wait_until)
 from tools import p7check
 
 
@@ -146,7 +147,7 @@ def read_topic():
 
 def test_producer_stream_is_keyed_ordered_and_has_duplicates(produce):
     produce(9000)  # more than 20 years
-    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap())
+    admin = p7check.new_admin()
     try:
         (description,) = admin.describe_topics([p7check.TOPIC])
     finally:
@@ -181,7 +182,7 @@ def test_each_month_is_where_kafkas_default_partitioner_puts_its_key(produce):
     produce(500)  # more than a year: every month
     homes = {key: number for number, messages in read_topic().items() for key, _, _ in messages}
     scratch = f"p7-partitioner-check-{time.monotonic_ns()}"
-    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","))
+    admin = p7check.new_admin()
     plain = KafkaProducer(bootstrap_servers=p7check.bootstrap().split(","))
     try:
         admin.create_topics([NewTopic(scratch, num_partitions=4, replication_factor=1)])
@@ -200,11 +201,7 @@ def test_the_producer_stops_cleanly_when_the_weather_ends(broker, capsys, monkey
     import producer  # files/producer.py, in this process; KAFKA_BOOTSTRAP is set by now
     for name in ("stop_signals", "sending"):  # its stop state, put back after the test
         monkeypatch.setattr(producer, name, getattr(producer, name))
-    admin = KafkaAdminClient(bootstrap_servers=p7check.bootstrap().split(","))
-    try:
-        p7check.recreate_empty_topic(admin)
-    finally:
-        admin.close()
+    fresh_topic()
     deliveries = producer.Deliveries()
     try:
         producer.produce(producer.make_producer(), iter([("9999-12-31", 21.5)]), deliveries)
