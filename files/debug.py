@@ -165,8 +165,17 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         if consumer is not None:
-            consumer.close()
+            close_consumer(consumer)
     return 0
+
+
+def close_consumer(consumer):
+    """Leave the group and close; a second Ctrl-C meanwhile (or `timeout`, which signals twice)
+    only cuts that short: never a traceback."""
+    try:
+        consumer.close()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

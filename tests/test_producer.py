@@ -7,6 +7,7 @@ import filecmp
 import itertools
 import math
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -250,6 +251,23 @@ def test_producer_with_a_bad_delay_says_so(run_program):
 
 
 # ---------------------------------------------------------------- debug.py
+
+def test_a_second_ctrl_c_only_hurries_debug(run_program, start_producer):
+    # Ctrl-C twice in a row (or `timeout -s INT`, which signals twice): the second one came
+    # while debug.py was leaving its group and printed a traceback.
+    producer = start_producer(delay=0.01)
+    for _ in range(2):
+        debug = run_program("debug.py")
+        wait_until(lambda: "assigned partitions [0, 1, 2, 3]" in debug.stderr, 60,
+                   "debug.py to get its partitions")
+        debug.signal(signal.SIGINT)
+        time.sleep(0.01)  # the second Ctrl-C, just after the first
+        debug.signal(signal.SIGINT)
+        # 0, or killed by the second signal once Python had put its handlers back at exit.
+        assert debug.wait(30) in (0, -signal.SIGINT), debug.stderr
+        assert "Traceback" not in debug.stderr, debug.stderr
+    assert producer.stop() == 0
+
 
 def test_debug_prints_only_new_messages_as_dicts(run_program, start_producer):
     producer = start_producer(delay=0.002)
