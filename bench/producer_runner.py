@@ -6,13 +6,14 @@
     python bench/producer_runner.py bare 40000 --partitioner
 
 `producer.py`: files/producer.py's own make_producer(), then produce() fed by the live weather
-generator (seeded) as producer.py's weather_readings() reads it, then flush().
+generator (seeded) in producer.py's weather_chunks(), both at full speed, then flush().
 `producer.py-list`: the same, but produce() is fed the readings generated beforehand (what the
-generator costs). `bare` (the ceiling): a KafkaProducer with producer.py's settings (acks=all,
-retries=10, idempotence) and the given max_in_flight_requests_per_connection, sending the same
+generator costs). `bare` (the ceiling): a KafkaProducer with producer.py's full-speed settings
+(acks=all, retries=10, idempotence, linger_ms) and the given
+max_in_flight_requests_per_connection, sending the same
 messages built beforehand, each to its month's partition as producer.py names it; with
---partitioner, kafka-python's partitioner picks it for every message instead (the client used
-plainly). Every mode freezes the garbage collector's view of the imports, as producer.py's
+--partitioner, kafka-python's partitioner picks it for every message instead, and linger_ms
+stays kafka-python's default (the client used plainly). Every mode freezes the garbage collector's view of the imports, as producer.py's
 main() does. The client is created (bootstrap) before the clock starts. Prints one JSON line:
 {"seconds": wall, "cpu_seconds": user + system, "messages": N, "records_per_request": ...,
 "request_latency_ms": ...} (the last two from kafka-python's metrics); the CPU time is the whole
@@ -45,6 +46,15 @@ def cpu_now():
     return times.user + times.system
 
 
+def first_readings(chunks, count):
+    """producer.py's chunks of readings, up to the first `count` readings."""
+    for chunk in chunks:
+        if count <= 0:
+            return
+        yield chunk[:count]
+        count -= len(chunk)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=("producer.py", "producer.py-list", "bare"))
@@ -55,17 +65,20 @@ def main():
     count = args.messages
 
     if args.mode.startswith("producer.py"):
-        producer = p7producer.make_producer()
-        # producer.py's own source of readings (read ahead, as WEATHER_DELAY_SEC is 0 here).
-        readings = itertools.islice(p7producer.weather_readings(SEED), count)
+        producer = p7producer.make_producer(full_speed=True)
+        # producer.py's own source of readings at full speed (WEATHER_DELAY_SEC is 0 here).
+        chunks = first_readings(p7producer.weather_chunks(SEED, full_speed=True), count)
         if args.mode == "producer.py-list":
-            readings = list(readings)
+            chunks = list(chunks)
 
         def send_all():
             with contextlib.redirect_stdout(io.StringIO()):
-                p7producer.produce(producer, readings, p7producer.Deliveries())
+                p7producer.produce(producer, chunks, p7producer.Deliveries())
     else:
-        config = dict(p7producer.PRODUCER_CONFIG, client_id="p7-bench-bare",
+        # The plain client (--partitioner) also keeps kafka-python's default linger_ms.
+        config = dict(p7producer.PRODUCER_CONFIG,
+                      **({} if args.partitioner else p7producer.FULL_SPEED_CONFIG),
+                      client_id="p7-bench-bare",
                       max_in_flight_requests_per_connection=args.in_flight)
         producer = KafkaProducer(bootstrap_servers=p7producer.BROKER.split(","), **config)
         partition_of = p7producer.month_partitions(producer)

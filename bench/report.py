@@ -102,12 +102,13 @@ def catchup_rows(c):
 def producer_rows(p):
     rows = []
     for key, name, setting in (
-            ("producer_py", "producer.py", "acks=all, retries=10, idempotence, max in flight 1"),
+            ("producer_py", "producer.py", "acks=all, retries=10, idempotence, max in flight 1, "
+             "linger 50 ms (full speed)"),
             ("producer_py_list", "producer.py, readings generated beforehand", "the same"),
             ("bare_1", "bare KafkaProducer (the ceiling)", "the same"),
             ("bare_5", "bare KafkaProducer", "the same but max in flight 5"),
             ("bare_partitioner", "bare KafkaProducer, kafka-python's partitioner per message",
-             "the same")):
+             "the same but linger 0 (kafka-python's default)")):
         rows.append(f"| {name} | {setting} | {fmt_rate(p['rates'][key])} | "
                     f"{1000 / p['cpu_rates'][key] * 1000:.1f} ms | "
                     f"{p['per_request'][key]:.0f} | {fmt_ratio(p['ratios'][key][0])} / "

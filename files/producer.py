@@ -68,9 +68,9 @@ WAIT_FOR_ROOM_SEC = 0.01
 # sent again, in their order, this long afterwards; and again, until Kafka takes them.
 RESEND_PAUSE_SEC = 2
 DELAY_SEC = 0.5  # the assignment's pace: one simulated day per half second
-# At full speed (WEATHER_DELAY_SEC=0) the readings are taken from the generator this many at a
-# time: switching between the generator and kafka-python's send() for every single message
-# costs about a third more CPU than running each for a thousand in a row (BENCHMARKS.md).
+# At full speed (WEATHER_DELAY_SEC=0) the readings are made and encoded this many at a time, then
+# sent: taking turns for every single message, the generator, the Report and kafka-python's
+# send() each cost far more CPU than when each runs a thousand times in a row (BENCHMARKS.md).
 READ_AHEAD = 1000
 
 # The KafkaProducer's settings, as data (bench/ reads them too).
@@ -90,6 +90,11 @@ PRODUCER_CONFIG = {
     "max_in_flight_requests_per_connection": 1,
     "enable_idempotence": True,
 }
+# At full speed (WEATHER_DELAY_SEC=0), batches may gather readings for up to 50 ms before they
+# are sent: requests of ~1,400 readings instead of ~700, and their fixed costs, paid in the same
+# interpreter as the weather's, shared by twice as many (BENCHMARKS.md). At a pace each reading
+# goes out at once.
+FULL_SPEED_CONFIG = {"linger_ms": 50}
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 # A message's key by the date's month digits, encoded once rather than for every message.
@@ -195,25 +200,17 @@ def topic_has_leaders(admin, name, partitions):
     return description.get("error_code") == 0 and len(leaders) == partitions and min(leaders) >= 0
 
 
-def weather_readings(seed):
-    """The weather generator's readings; read ahead READ_AHEAD at a time when it does not
-    sleep (at the assignment's pace each reading is sent as soon as it is made)."""
+def weather_chunks(seed, full_speed):
+    """The weather generator's readings, in lists that produce() sends one at a time: READ_AHEAD
+    readings at full speed, a single one at a pace (each is sent as soon as it is made)."""
     readings = weather.get_next_weather(delay_sec=DELAY_SEC, seed=seed)
-    if weather.effective_delay(DELAY_SEC) > 0:
-        return readings
-    return read_ahead(readings, READ_AHEAD)
+    size = READ_AHEAD if full_speed else 1
+    return iter(lambda: list(itertools.islice(readings, size)), [])
 
 
-def read_ahead(readings, count):
-    while True:
-        chunk = list(itertools.islice(readings, count))
-        if not chunk:
-            return
-        yield from chunk
-
-
-def make_producer():
-    return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG)
+def make_producer(full_speed=False):
+    return KafkaProducer(bootstrap_servers=BROKER.split(","), **PRODUCER_CONFIG,
+                         **(FULL_SPEED_CONFIG if full_speed else {}))
 
 
 def month_partitions(producer):
@@ -248,17 +245,18 @@ class Deliveries:
         self.resending = False
         self.watched_batch = None
 
-    def track(self, future, reading):
-        self.waiting.append((future, reading))
-        # kafka-python settles a batch's futures together, from the batch's own future: its
-        # result carries the records' errors when the batch failed.
-        batch = future._produce_future
-        if batch is not self.watched_batch:
-            self.watched_batch = batch
-            batch.add_callback(self.batch_done)
-            batch.add_errback(self.fail)
-            # Once a batch, not for every reading, the acknowledged ones are let go.
-            self.unacknowledged()
+    def track(self, futures, readings):
+        """Keep the futures of readings just sent (as many as there are futures), in order."""
+        self.waiting.extend(zip(futures, readings))
+
+    def watch(self, batch):
+        """Watch a new batch's own future: kafka-python settles a batch's futures together from
+        it, and its result carries the records' errors when the batch failed."""
+        self.watched_batch = batch
+        batch.add_callback(self.batch_done)
+        batch.add_errback(self.fail)
+        # Once a batch, not for every reading, the acknowledged ones are let go.
+        self.unacknowledged()
 
     def batch_done(self, result):
         _offset, _timestamp, record_errors = result
@@ -299,43 +297,70 @@ class Deliveries:
 
 
 class SendAgain(Exception):
-    """Kafka gave up on readings it may well take later; args: the readings still to send."""
+    """Kafka gave up on readings it may well take later; args: the chunks still to send."""
 
 
-def produce(producer, readings, deliveries):
-    """Send every (date, degrees) reading until Ctrl-C or SIGTERM. A reading Kafka gave up on
-    ends it: with SendAgain when a later attempt may succeed, else with ProducerError."""
+def encode(chunk, partition_of):
+    """The message of each (date, degrees) reading in `chunk`: (key, value, partition)."""
+    report = Report()  # refilled for every reading: cheaper than a new one each time
+    messages = []
+    for date, degrees in chunk:
+        report.date = date
+        report.degrees = degrees
+        month = date[5:7]
+        messages.append((MONTH_KEYS[month], report.SerializeToString(), partition_of[month]))
+    return messages
+
+
+def send_chunk(producer, chunk, partition_of, deliveries):
+    """Send a chunk's readings in order; returns how many went out, fewer when the sender has
+    stopped (a failure in its thread) or the topic's partitions stayed unknown."""
+    futures = []
+    try:
+        for key, value, partition in encode(chunk, partition_of):
+            future = producer.send(TOPIC, key=key, value=value, partition=partition)
+            futures.append(future)
+            # A new batch is watched before anything else is added to it. This check is the
+            # one per-message step of the bookkeeping (BENCHMARKS.md).
+            if future._produce_future is not deliveries.watched_batch:
+                deliveries.watch(future._produce_future)
+    except KafkaError as err:
+        deliveries.failure = deliveries.failure or err
+    deliveries.track(futures, chunk)
+    return len(futures)
+
+
+def announce_years(chunk, year):
+    """Print "producing YYYY..." for every year that begins in `chunk` after `year`; returns the
+    last year announced."""
+    if not chunk:  # nothing was pending for a resend
+        return year
+    first, last = int(chunk[0][0][:4]), int(chunk[-1][0][:4])
+    for new_year in range(max(first, year + 1), last + 1):
+        print(f"producing {new_year}...", flush=True)
+    return max(year, last)
+
+
+def produce(producer, chunks, deliveries):
+    """Send every chunk (a list) of (date, degrees) readings until Ctrl-C or SIGTERM. A reading
+    Kafka gave up on ends it: with SendAgain when a later attempt may succeed, else with
+    ProducerError."""
     global sending
     sending = True
     deliveries.producer = producer
     deliveries.stop_sender = producer._sender.force_close
     partition_of = month_partitions(producer)
-    report = Report()  # refilled for every reading: cheaper than a new one each time
-    year = None
-    for reading in readings:
-        while len(deliveries.waiting) >= MAX_UNACKNOWLEDGED and not deliveries.failure \
-                and not stop_signals and deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED:
+    year = 0
+    for chunk in chunks:
+        while (not deliveries.failure and not stop_signals
+               and deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED):
             time.sleep(WAIT_FOR_ROOM_SEC)
         if stop_signals:
             return
-        if deliveries.failure:
+        sent = 0 if deliveries.failure else send_chunk(producer, chunk, partition_of, deliveries)
+        if sent < len(chunk):
             break
-        date, degrees = reading
-        report.date = date
-        report.degrees = degrees
-        month = date[5:7]
-        try:
-            future = producer.send(TOPIC, key=MONTH_KEYS[month], value=report.SerializeToString(),
-                                   partition=partition_of[month])
-        except KafkaError as err:
-            # The sender stopped just now (a failure in its thread), or the topic's partitions
-            # stayed unknown: this reading goes out again after the pending ones.
-            deliveries.failure = deliveries.failure or err
-            break
-        deliveries.track(future, reading)
-        if date[:4] != year:
-            year = date[:4]
-            print(f"producing {year}...", flush=True)
+        year = announce_years(chunk, year)
     else:
         print("producer: the weather generator's calendar ends with 9999-12-31: all sent",
               flush=True)
@@ -343,20 +368,21 @@ def produce(producer, readings, deliveries):
     if not getattr(deliveries.failure, "retriable", False):
         raise ProducerError(f"Kafka refused a reading ({deliveries.failure}); stopping so the "
                             "stream does not silently lose readings")
-    raise SendAgain(itertools.chain([reading], readings))
+    # The readings not sent yet go out again after the pending ones.
+    raise SendAgain(itertools.chain([chunk[sent:]], chunks))
 
 
-def produce_until_stopped(readings, deliveries):
+def produce_until_stopped(chunks, deliveries, full_speed):
     """produce() until Ctrl-C or SIGTERM; after a failure Kafka may recover from (not enough
     in-sync replicas, a broker away too long), again with a new producer, the readings it did
     not acknowledge first."""
     said_so = False
     while True:
         try:
-            produce(make_producer(), readings, deliveries)
+            produce(make_producer(full_speed), chunks, deliveries)
             return
         except SendAgain as again:
-            (readings,) = again.args
+            (chunks,) = again.args
         except KafkaError as err:  # no broker answers the new producer: wait on
             if not said_so:
                 deliveries.failure = err
@@ -372,7 +398,7 @@ def produce_until_stopped(readings, deliveries):
             if stop_signals:
                 return
             time.sleep(WAIT_FOR_ROOM_SEC)
-        readings = itertools.chain(deliveries.take_pending(), readings)
+        chunks = itertools.chain([deliveries.take_pending()], chunks)
 
 
 def describe(error):
@@ -392,9 +418,10 @@ def close_quietly(producer):
 def request_stop(signum, frame):
     """Before the sending starts, the first Ctrl-C or SIGTERM ends the program at once (as a
     KeyboardInterrupt). Once it sends, a stop is only noted, and produce() returns before its
-    next reading: raised inside kafka-python's send() an exception could leave a batch half
-    added, which the last flush would then wait for in vain. Later signals only cut
-    close_producer's wait short, so that a second Ctrl-C is never a traceback."""
+    next chunk of readings (at full speed some 20 ms of sending): raised inside kafka-python's
+    send() an exception could leave a batch half added, which the last flush would then wait
+    for in vain. Later signals only cut close_producer's wait short, so that a second Ctrl-C is
+    never a traceback."""
     global stop_signals
     stop_signals += 1
     if stop_signals == 1 and not sending:
@@ -450,7 +477,8 @@ def main(argv=None):
     gc.freeze()
     deliveries = Deliveries()
     try:
-        readings = weather_readings(args.seed)
+        full_speed = weather.effective_delay(DELAY_SEC) == 0
+        chunks = weather_chunks(args.seed, full_speed)
         admin = connect_admin()
         try:
             check_replication(admin, int(REPLICATION_FACTOR))
@@ -459,7 +487,7 @@ def main(argv=None):
             print("Topics:", sorted(admin.list_topics()), flush=True)
         finally:
             admin.close()
-        produce_until_stopped(readings, deliveries)
+        produce_until_stopped(chunks, deliveries, full_speed)
     except KeyboardInterrupt:
         pass
     except (ProducerError, ValueError) as err:

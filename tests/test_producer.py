@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import kafka.errors
 from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
@@ -205,12 +206,50 @@ def test_the_producer_stops_cleanly_when_the_weather_ends(broker, capsys, monkey
     fresh_topic()
     deliveries = producer.Deliveries()
     try:
-        producer.produce(producer.make_producer(), iter([("9999-12-31", 21.5)]), deliveries)
+        producer.produce(producer.make_producer(), iter([[("9999-12-31", 21.5)]]), deliveries)
     finally:
         producer.close_producer(deliveries)
     assert "calendar ends with 9999-12-31" in capsys.readouterr().out
     assert deliveries.undelivered() == 0
     assert sum(p7check.end_offsets().values()) == 1
+
+
+def test_after_a_failure_the_unacknowledged_readings_go_first_and_none_is_skipped(
+        broker, capsys, monkeypatch):
+    # Kafka gives up on a batch between two chunks: the rest of the stream waits while the
+    # readings it did not acknowledge go out again first, then the chunks not sent yet.
+    import producer  # files/producer.py, in this process; KAFKA_BOOTSTRAP is set by now
+    for name in ("stop_signals", "sending"):  # its stop state, put back after the test
+        monkeypatch.setattr(producer, name, getattr(producer, name))
+    fresh_topic()
+    readings = take(weather.get_next_weather(0, seed=5), 3000)
+    deliveries = producer.Deliveries()
+
+    def chunks():
+        yield readings[:1000]
+        # What kafka-python's sender thread calls when Kafka gives up on a batch.
+        deliveries.fail(kafka.errors.NotEnoughReplicasError())
+        yield readings[1000:2000]
+        yield readings[2000:]
+
+    try:
+        producer.produce_until_stopped(chunks(), deliveries, full_speed=True)
+    finally:
+        producer.close_producer(deliveries)
+    assert "sending the" in capsys.readouterr().err  # the failure was taken for one
+    assert deliveries.undelivered() == 0
+    # consumer.py's rule: in each partition, a reading counts only if its date is after the
+    # last one counted. Every date must count, with its first (real) reading.
+    counted = {}
+    for messages in read_topic().values():
+        last = ""
+        for _key, date, degrees in messages:
+            if date > last:
+                counted[date], last = degrees, date
+    expected = {}
+    for date, degrees in readings:
+        expected.setdefault(date, degrees)
+    assert counted == expected
 
 
 def test_a_producer_restart_recreates_the_topic_from_offset_zero(produce):

@@ -16,10 +16,11 @@ import weather
 
 def batch_of(deliveries, readings):
     """A batch of sends as kafka-python makes them: one future per record, all resolved by the
-    batch's future. Returns the batch's future."""
+    batch's future, which is watched. Returns the batch's future."""
     batch = FutureProduceResult(TopicPartition("temperatures", 0))
-    for index, reading in enumerate(readings):
-        deliveries.track(FutureRecordMetadata(batch, index, 0, None, 5, 20, -1), reading)
+    deliveries.watch(batch)
+    deliveries.track([FutureRecordMetadata(batch, index, 0, None, 5, 20, -1)
+                      for index in range(len(readings))], readings)
     return batch
 
 
@@ -81,18 +82,39 @@ def test_a_client_error_keeps_its_message():
                                         "temperatures-0")
 
 
-def test_read_ahead_changes_nothing_in_the_readings(monkeypatch):
+def test_the_chunks_hold_the_generators_readings_in_order(monkeypatch):
     monkeypatch.setenv("WEATHER_DELAY_SEC", "0")
-    count = producer.READ_AHEAD * 2 + 7
-    assert (list(itertools.islice(producer.weather_readings(3), count))
-            == list(itertools.islice(weather.get_next_weather(0, seed=3), count)))
+    chunks = producer.weather_chunks(3, full_speed=True)
+    first_chunks = [next(chunks) for _ in range(3)]
+    assert [len(chunk) for chunk in first_chunks] == [producer.READ_AHEAD] * 3
+    assert (list(itertools.chain.from_iterable(first_chunks))
+            == list(itertools.islice(weather.get_next_weather(0, seed=3),
+                                     producer.READ_AHEAD * 3)))
 
 
 def test_at_a_pace_each_reading_comes_without_waiting_for_the_next_ones(monkeypatch):
     monkeypatch.setenv("WEATHER_DELAY_SEC", "0.05")
-    readings = producer.weather_readings(3)
+    chunks = producer.weather_chunks(3, full_speed=False)
     start = time.monotonic()
-    first, second = next(readings), next(readings)
-    # Read ahead, the first two would take READ_AHEAD x 0.05 s = 50 s; one by one, 0.05 s.
+    first, second = next(chunks), next(chunks)
+    # In chunks of READ_AHEAD, the first would take READ_AHEAD x 0.05 s = 50 s; one by one,
+    # 0.05 s.
     assert time.monotonic() - start < 2.0
-    assert [first, second] == list(itertools.islice(weather.get_next_weather(0, seed=3), 2))
+    assert first + second == list(itertools.islice(weather.get_next_weather(0, seed=3), 2))
+
+
+def test_only_full_speed_lets_batches_gather_the_rest_is_the_same():
+    assert producer.FULL_SPEED_CONFIG["linger_ms"] > 0
+    assert set(producer.FULL_SPEED_CONFIG) == {"linger_ms"}
+    assert "linger_ms" not in producer.PRODUCER_CONFIG  # kafka-python's 0 at a pace
+
+
+def test_years_are_announced_once_each_in_order(capsys):
+    chunk = [("1990-12-31", 1.0), ("1991-01-01", 2.0), ("1992-01-01", 3.0)]
+    assert producer.announce_years(chunk, 0) == 1992
+    assert producer.announce_years([("1992-01-02", 4.0)], 1992) == 1992
+    # A resent chunk from years already announced announces nothing again.
+    assert producer.announce_years(chunk[:1], 1992) == 1992
+    assert producer.announce_years([], 1992) == 1992  # nothing pending to resend
+    assert capsys.readouterr().out.split() == ["producing", "1990...", "producing", "1991...",
+                                               "producing", "1992..."]
