@@ -10,10 +10,10 @@ generator (seeded) in producer.py's weather_chunks(), both at full speed, then f
 `producer.py-list`: the same, but produce() is fed the readings generated beforehand (what the
 generator costs). `bare` (the ceiling): a KafkaProducer with producer.py's full-speed settings
 (acks=all, retries=10, idempotence, linger_ms) and the given
-max_in_flight_requests_per_connection, sending the same
-messages built beforehand, each to its month's partition as producer.py names it; with
---partitioner, kafka-python's partitioner picks it for every message instead, and linger_ms
-stays kafka-python's default (the client used plainly). Every mode freezes the garbage collector's view of the imports, as producer.py's
+max_in_flight_requests_per_connection, sending the same messages built beforehand, each to its
+month's partition as producer.py names it; with --partitioner, kafka-python's partitioner picks
+it for every message instead, and linger_ms stays kafka-python's default (the client used
+plainly). Every mode freezes the garbage collector's view of the imports, as producer.py's
 main() does. The client is created (bootstrap) before the clock starts. Prints one JSON line:
 {"seconds": wall, "cpu_seconds": user + system, "messages": N, "records_per_request": ...,
 "request_latency_ms": ...} (the last two from kafka-python's metrics); the CPU time is the whole
