@@ -13,6 +13,7 @@ import sys
 import time
 
 import kafka.errors
+import pytest
 from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
@@ -197,13 +198,21 @@ def test_each_month_is_where_kafkas_default_partitioner_puts_its_key(produce):
     assert homes == chosen
 
 
-def test_the_producer_stops_cleanly_when_the_weather_ends(broker, capsys, monkeypatch):
-    # The generator ends with 9999-12-31 (8,010 years: too long to stream here). A feed that
-    # ends takes the same way: the last reading delivered, a sentence, no error.
-    import producer  # files/producer.py, in this process; KAFKA_BOOTSTRAP is set by now
-    for name in ("stop_signals", "sending"):  # its stop state, put back after the test
+@pytest.fixture
+def producer_module(broker, monkeypatch):
+    """files/producer.py in this process (KAFKA_BOOTSTRAP is set by now), its stop state put
+    back after the test, on a fresh topic."""
+    import producer
+    for name in ("stop_signals", "sending"):
         monkeypatch.setattr(producer, name, getattr(producer, name))
     fresh_topic()
+    return producer
+
+
+def test_the_producer_stops_cleanly_when_the_weather_ends(producer_module, capsys):
+    # The generator ends with 9999-12-31 (8,010 years: too long to stream here). A feed that
+    # ends takes the same way: the last reading delivered, a sentence, no error.
+    producer = producer_module
     deliveries = producer.Deliveries()
     try:
         producer.produce(producer.make_producer(), iter([[("9999-12-31", 21.5)]]), deliveries)
@@ -215,13 +224,10 @@ def test_the_producer_stops_cleanly_when_the_weather_ends(broker, capsys, monkey
 
 
 def test_after_a_failure_the_unacknowledged_readings_go_first_and_none_is_skipped(
-        broker, capsys, monkeypatch):
+        producer_module, capsys):
     # Kafka gives up on a batch between two chunks: the rest of the stream waits while the
     # readings it did not acknowledge go out again first, then the chunks not sent yet.
-    import producer  # files/producer.py, in this process; KAFKA_BOOTSTRAP is set by now
-    for name in ("stop_signals", "sending"):  # its stop state, put back after the test
-        monkeypatch.setattr(producer, name, getattr(producer, name))
-    fresh_topic()
+    producer = producer_module
     readings = take(weather.get_next_weather(0, seed=5), 3000)
     deliveries = producer.Deliveries()
 
