@@ -37,6 +37,7 @@ import argparse
 import datetime
 import html
 import json
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -106,6 +107,14 @@ def partition_problem(data, partition_num):
                 isinstance(stats, dict) and all(key in stats for key in STAT_KEYS)
                 for stats in years.values()):
             return f"has incomplete {month} stats"
+        # consumer.py's rule: any finite number of degrees, so sums and averages are finite
+        # numbers (and /stats.json stays strict JSON).
+        for year, stats in years.items():
+            for key in ("sum", "avg"):
+                value = stats[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                        or not math.isfinite(value):
+                    return f"has {key} {value!r} for {month} {year}"
     return None
 
 
@@ -240,7 +249,7 @@ class Handler(BaseHTTPRequestHandler):
                 if url.query:
                     raise BadRequest("/stats.json takes no parameters")
                 stats = collect_stats(self.server.folder, self.server.end_offsets.latest)
-                self.reply(200, "application/json", json.dumps(stats))
+                self.reply(200, "application/json", json.dumps(stats, allow_nan=False))
             else:
                 self.reply(404, "text/plain; charset=utf-8",
                            f"{url.path} is not here: try / or /stats.json\n")

@@ -29,7 +29,9 @@ except KeyboardInterrupt:
 
 import argparse
 import collections
+import datetime
 import gc
+import inspect
 import itertools
 import time
 
@@ -200,12 +202,53 @@ def topic_has_leaders(admin, name, partitions):
     return description.get("error_code") == 0 and len(leaders) == partitions and min(leaders) >= 0
 
 
+def weather_takes_seed():
+    """Whether weather.get_next_weather takes a seed: this project's generator does, the course's
+    provided weather.py (which may be dropped in instead) has only delay_sec."""
+    try:
+        return "seed" in inspect.signature(weather.get_next_weather).parameters
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return False
+
+
+def at_full_speed():
+    """Whether the generator runs without pausing between readings. Only this project's
+    generator says (weather.effective_delay); with any other the readings are sent one by one,
+    which is right at every pace."""
+    effective_delay = getattr(weather, "effective_delay", None)
+    return effective_delay is not None and effective_delay(DELAY_SEC) == 0
+
+
 def weather_chunks(seed, full_speed):
     """The weather generator's readings, in lists that produce() sends one at a time: READ_AHEAD
     readings at full speed, a single one at a pace (each is sent as soon as it is made)."""
-    readings = weather.get_next_weather(delay_sec=DELAY_SEC, seed=seed)
-    size = READ_AHEAD if full_speed else 1
-    return iter(lambda: list(itertools.islice(readings, size)), [])
+    if seed is None:
+        readings = weather.get_next_weather(delay_sec=DELAY_SEC)
+    elif weather_takes_seed():
+        readings = weather.get_next_weather(delay_sec=DELAY_SEC, seed=seed)
+    else:
+        raise ProducerError(f"--seed needs a generator that takes one, and {weather.__file__}'s "
+                            "get_next_weather takes only delay_sec: leave out --seed")
+    if full_speed:
+        return iter(lambda: list(itertools.islice(readings, READ_AHEAD)), [])
+    # One reading at a time, checked: a generator of another hand may yield date objects, or
+    # something that is no reading at all.
+    return ([as_reading(date_and_degrees)] for date_and_degrees in readings)
+
+
+def as_reading(date_and_degrees):
+    """("YYYY-MM-DD", degrees as a float) of what the generator yielded, or ProducerError."""
+    try:
+        date, degrees = date_and_degrees
+        if isinstance(date, (datetime.date, datetime.datetime)):
+            date = date.strftime("%Y-%m-%d")
+        degrees = float(degrees)
+        if isinstance(date, str) and date[5:7] in MONTH_KEYS and len(date) == 10:
+            return date, degrees
+    except (TypeError, ValueError):
+        pass
+    raise ProducerError(f"weather.get_next_weather yielded {date_and_degrees!r}, not a "
+                        "(\"YYYY-MM-DD\", degrees) reading")
 
 
 def make_producer(full_speed=False):
@@ -362,8 +405,8 @@ def produce(producer, chunks, deliveries):
             break
         year = announce_years(chunk, year)
     else:
-        print("producer: the weather generator's calendar ends with 9999-12-31: all sent",
-              flush=True)
+        print("producer: the weather generator has no more readings (this project's ends "
+              "with 9999-12-31): all sent", flush=True)
         return
     if not getattr(deliveries.failure, "retriable", False):
         raise ProducerError(f"Kafka refused a reading ({deliveries.failure}); stopping so the "
@@ -477,7 +520,7 @@ def main(argv=None):
     gc.freeze()
     deliveries = Deliveries()
     try:
-        full_speed = weather.effective_delay(DELAY_SEC) == 0
+        full_speed = at_full_speed()
         chunks = weather_chunks(args.seed, full_speed)
         admin = connect_admin()
         try:

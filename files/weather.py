@@ -9,8 +9,12 @@ Every calendar day from 1990-01-01 on is produced once, in order (leap days incl
 assignment's pace.
 Like a producer whose acknowledgement got lost and who retried, the generator repeats the
 previous date 5% of the time, with a value far enough off that counting it twice would show in
-the averages. The environment variable WEATHER_DELAY_SEC overrides delay_sec, so tests and
-graders can run the stream fast.
+the averages.
+
+Two environment variables override delay_sec, so that tests and graders can run the stream fast:
+AUTOGRADER_DELAY_OVERRIDE_VAL (the name the course's graders set) and WEATHER_DELAY_SEC (this
+project's). When both are set, AUTOGRADER_DELAY_OVERRIDE_VAL wins: a grader's pace must hold
+whatever a shell or an image left in WEATHER_DELAY_SEC. Either one set to 0 runs at full speed.
 """
 
 import calendar
@@ -40,8 +44,8 @@ DUPLICATE_OFFSET_F = (40.0, 60.0)
 
 # The normal high of a day is this seasonal part, by day of the year (1 to 366), plus the warming
 # since START_DATE. The seasonal part is the same every year, so it is worked out once: per
-# reading, date objects and their day of the year cost more than all the rest of the weather
-# together (issue #16, BENCHMARKS.md).
+# reading, date objects and their day of the year would cost more than all the rest of the
+# weather together.
 SEASONAL_F_BY_DAY_OF_YEAR = (None,) + tuple(
     ANNUAL_MEAN_F - SEASONAL_SWING_F * math.cos(2 * math.pi * (day_of_year - COLDEST_DAY_OF_YEAR)
                                                 / 365.25)
@@ -75,23 +79,31 @@ def calendar_days(start=START_DATE):
         first_day_of_year = 1
 
 
+# The variables that override delay_sec, the one that wins first.
+DELAY_VARIABLES = ("AUTOGRADER_DELAY_OVERRIDE_VAL", "WEATHER_DELAY_SEC")
+
+
 def effective_delay(delay_sec):
-    override = os.environ.get("WEATHER_DELAY_SEC")
-    if override is None or override.strip() == "":
+    """The seconds between readings: delay_sec unless one of DELAY_VARIABLES is set (not blank).
+    A value that is not a finite number of seconds, zero or more, raises ValueError naming it."""
+    for name in DELAY_VARIABLES:
+        override = os.environ.get(name, "")
+        if override.strip():
+            break
+    else:
         return delay_sec
     try:
         delay = float(override)
     except ValueError:
-        raise ValueError("WEATHER_DELAY_SEC must be a number of seconds, "
-                         f"not {override!r}") from None
-    if delay < 0 or math.isnan(delay):
-        raise ValueError(f"WEATHER_DELAY_SEC must be zero or more, not {override!r}")
+        raise ValueError(f"{name} must be a number of seconds, not {override!r}") from None
+    if not 0 <= delay < math.inf:  # NaN fails too
+        raise ValueError(f"{name} must be a number of seconds, zero or more, not {override!r}")
     return delay
 
 
 def get_next_weather(delay_sec=0.5, seed=None):
     """An iterator of (date "YYYY-MM-DD", max degrees F with 4 decimals) up to 9999-12-31, 5% of
-    dates twice. A bad WEATHER_DELAY_SEC raises ValueError here, not at the first reading."""
+    dates twice. A bad delay variable raises ValueError here, not at the first reading."""
     return _readings(effective_delay(delay_sec), random.Random(seed))
 
 

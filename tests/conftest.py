@@ -36,15 +36,18 @@ def broker():
 def run_program(broker, tmp_path):
     """run_program("producer.py", "--seed", 1, delay=0) starts a program of files/ (cwd and logs
     in the test's tmp_path); all are killed at the end of the test. `delay` sets
-    WEATHER_DELAY_SEC."""
+    WEATHER_DELAY_SEC; `folder` runs the program from another folder than files/. Neither of
+    the speed-up variables is passed on from the tests' own environment."""
     started = []
 
-    def start(name, *args, delay=None, env=None):
+    def start(name, *args, delay=None, env=None, folder=FILES):
         full_env = dict(os.environ, KAFKA_BOOTSTRAP=broker, PYTHONUNBUFFERED="1")
+        for variable in ("WEATHER_DELAY_SEC", "AUTOGRADER_DELAY_OVERRIDE_VAL"):
+            full_env.pop(variable, None)
         if delay is not None:
             full_env["WEATHER_DELAY_SEC"] = str(delay)
         full_env.update(env or {})
-        program = harness.Program(FILES / name, args, tmp_path, env=full_env, cwd=tmp_path)
+        program = harness.Program(folder / name, args, tmp_path, env=full_env, cwd=tmp_path)
         started.append(program)
         return program
 

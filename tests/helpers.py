@@ -6,6 +6,8 @@ import signal
 import struct
 import time
 
+from kafka.errors import KafkaError
+
 from tools import harness, p7check
 # The tests' vocabulary, defined once in the harness.
 from tools.harness import FILES, ROOT, free_port, launcher, wait_until  # noqa: F401
@@ -35,6 +37,26 @@ def current_topic_id():
         return harness.topic_id(admin, p7check.TOPIC)
     finally:
         admin.close()
+
+
+def group_has_partitions(group="debug", partitions=range(p7check.PARTITIONS)):
+    """Whether Kafka says that `group` is stable with one member, which holds every one of
+    `partitions` of the topic: a consumer that subscribed may now get messages. (debug.py says
+    nothing on a healthy start, so the broker is asked.)"""
+    admin = p7check.new_admin()
+    try:
+        described = admin.describe_groups([group])[group]
+    except KafkaError:  # no coordinator for it yet: not stable either
+        return False
+    finally:
+        admin.close()
+    members = described.get("members") or []
+    if described.get("group_state") != "Stable" or len(members) != 1:
+        return False
+    assigned = members[0]["member_assignment"]["assigned_partitions"]
+    held = {n for entry in assigned if entry["topic"] == p7check.TOPIC
+            for n in entry["partitions"]}
+    return held == set(partitions)
 
 
 def assert_one_clean_sentence(stderr):

@@ -1,5 +1,6 @@
 """Part 3: consumer.py keeps exact statistics, exactly once, whatever instant it dies at."""
 
+import itertools
 import json
 import random
 import signal
@@ -8,6 +9,7 @@ import threading
 import pytest
 from kafka import KafkaProducer
 
+import weather  # files/weather.py
 from helpers import (assert_checkpoint_refused, assert_exact, assert_one_clean_sentence,
                      consume_until_caught_up, fresh_topic, kill_9_mid_run, load,
                      offsets_in, report_bytes, wait_until)
@@ -112,6 +114,33 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(run_program, start_p
     assert not parse_failures, parse_failures[:3]
     assert reads[0] > 100, "the reader hardly ran"
     assert_exact(tmp_path, range(4))
+
+
+def test_a_century_of_hot_summers_from_the_year_4800_is_counted_completely(run_program,
+                                                                           tmp_path):
+    # The generator warms the climate year after year: by 4800 July's highs are past 200 F.
+    readings = list(itertools.takewhile(
+        lambda reading: reading[0] < "4900-01-01",
+        itertools.dropwhile(lambda reading: reading[0] < "4800-01-01",
+                            weather.get_next_weather(0, seed=11))))  # duplicates included
+    assert max(degrees for _, degrees in readings) > 200
+    fresh_topic()
+    producer = KafkaProducer(bootstrap_servers=p7check.bootstrap(), acks="all", linger_ms=20)
+    try:
+        for date, degrees in readings:
+            producer.send(p7check.TOPIC, key=p7check.MONTH_NAMES[int(date[5:7]) - 1].encode(),
+                          value=report_bytes(date, degrees))
+        producer.flush()
+    finally:
+        producer.close()
+    consumer = consume_until_caught_up(run_program, tmp_path, [0, 1, 2, 3])
+    assert "malformed" not in consumer.stderr and "finite" not in consumer.stderr, \
+        consumer.stderr[-2000:]
+    assert_exact(tmp_path, range(4))
+    counted = sum(stats["count"] for n in range(4)
+                  for month, years in load(tmp_path / f"partition-{n}.json").items()
+                  if month not in ("partition", "offset") for stats in years.values())
+    assert counted == len({date for date, _ in readings})  # every day once, nothing refused
 
 
 # ---------------------------------------------------------------- bad input

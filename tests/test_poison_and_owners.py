@@ -145,25 +145,31 @@ def test_poison_in_a_live_stream_costs_no_real_reading(run_program, tmp_path):
 
 # ---------------------------------------------------------------- hostile values (items 6, 7)
 
-def test_impossible_degrees_are_skipped_and_files_stay_standard_json(run_program, tmp_path):
+def test_any_finite_degrees_count_and_files_stay_standard_json(run_program, tmp_path):
     fresh_topic()
-    send(reports("January", "1990-01-01", "1990-01-02")
-         + reports("January", "1990-01-03", degrees=1e308)
-         + reports("January", "1990-01-04", degrees=-1e308)
-         + reports("January", "1990-01-05", degrees=float("nan"))
-         + reports("January", "1990-01-06", degrees=200.5)
-         + [(b"January", None)]
-         + reports("January", "1990-02-30", "1990-01-07", "1990-01-08"), partition=1)
+    send(reports("January", "1990-01-01")
+         + reports("January", "1990-01-02", degrees=250.5)
+         + reports("January", "1990-01-03", degrees=-250.25)
+         + reports("January", "1990-01-04", degrees=1e6)
+         + reports("January", "1990-01-05", degrees=float("nan"))      # offset 4: malformed
+         + reports("January", "1990-01-06", degrees=1e308)
+         + reports("January", "1990-01-07", degrees=1e308)             # the sum would be inf
+         + [(b"January", None)]                                        # offset 7: malformed
+         + reports("January", "1990-02-30", "1990-01-08", "1990-01-09"), partition=1)
     consumer = consume_until_caught_up(run_program, tmp_path, [1])
-    for offset in (2, 3, 4, 5, 6, 7):
+    for offset in (4, 7, 8):
         assert f"partition 1 offset {offset}: skipped a malformed message" in consumer.stderr
+    assert consumer.stderr.count("skipped a malformed message") == 3, consumer.stderr
+    assert consumer.stderr.count("would no longer be a finite number") == 1, consumer.stderr
+    assert "1990-01-07" in consumer.stderr
     text = (tmp_path / "partition-1.json").read_text()
 
     def refuse(constant):
         raise AssertionError(f"non-standard JSON constant {constant} in {text}")
 
-    data = json.loads(text, parse_constant=refuse)
-    assert counted_dates(data["January"]["1990"]) == (4, "1990-01-01", "1990-01-08")
+    january = json.loads(text, parse_constant=refuse)["January"]["1990"]
+    assert counted_dates(january) == (7, "1990-01-01", "1990-01-09")
+    assert january["sum"] == 50.0 + 250.5 - 250.25 + 1e6 + 1e308 + 50.0 + 50.0
     assert_exact(tmp_path, [1])
 
 

@@ -7,6 +7,7 @@ messages in Kafka, so a bug in consumer.py cannot hide in a shared helper.
 
 import datetime
 import json
+import math
 import os
 import re
 import struct
@@ -24,12 +25,12 @@ PARTITIONS = 4
 MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December"]
 # The date rule (README, "How exactly-once works here"), restated here on purpose: a reading is
-# valid with a real YYYY-MM-DD date of its key's month and degrees within DEGREES_LIMIT. A date
+# valid with a real YYYY-MM-DD date of its key's month and a finite number of degrees. A date
 # more than MAX_GAP_DAYS after the newest counted one (or the first of a partition) is decided
 # by the next CONFIRMATIONS valid readings newer than that and not equal to it: counted if all
-# are after it, skipped as soon as one falls between.
+# are after it, skipped as soon as one falls between. A counted reading whose degrees would make
+# its month and year's sum infinite adds nothing but moves that year's `end` to its date.
 DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-DEGREES_LIMIT = 200.0
 MAX_GAP_DAYS = 400
 CONFIRMATIONS = 2
 
@@ -147,7 +148,7 @@ def valid_reading(record):
     except ValueError:
         return None
     if MONTH_NAMES[day.month - 1] != month or not isinstance(degrees, float) \
-            or not -DEGREES_LIMIT <= degrees <= DEGREES_LIMIT:
+            or not math.isfinite(degrees):
         return None
     return month, date, degrees
 
@@ -196,9 +197,11 @@ def expected_stats(records, stop_offset=None):
     for month, date, degrees in counted_readings(records, stop_offset):
         year = stats.setdefault(month, {}).setdefault(
             date[:4], {"count": 0, "sum": 0.0, "start": date, "end": date})
+        year["end"] = date
+        if math.isinf(year["sum"] + degrees):
+            continue
         year["count"] += 1
         year["sum"] += degrees
-        year["end"] = date
     for years in stats.values():
         for year in years.values():
             year["avg"] = year["sum"] / year["count"]

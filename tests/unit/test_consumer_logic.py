@@ -46,13 +46,19 @@ def test_a_report_keyed_by_its_month_parses():
     (b"March", Report(date="19900305", degrees=1.0).SerializeToString(), "YYYY-MM-DD"),
     (b"March", Report(date="", degrees=1.0).SerializeToString(), "YYYY-MM-DD"),
     (b"March", Report(date="1990-04-05", degrees=1.0).SerializeToString(), "does not belong"),
-    (b"March", Report(date="1990-03-05", degrees=1e308).SerializeToString(), "outside"),
-    (b"March", Report(date="1990-03-05", degrees=math.nan).SerializeToString(), "outside"),
-    (b"March", Report(date="1990-03-05", degrees=-200.5).SerializeToString(), "outside"),
+    (b"March", Report(date="1990-03-05", degrees=math.nan).SerializeToString(), "not a finite"),
+    (b"March", Report(date="1990-03-05", degrees=math.inf).SerializeToString(), "not a finite"),
+    (b"March", Report(date="1990-03-05", degrees=-math.inf).SerializeToString(), "not a finite"),
 ])
 def test_what_is_not_a_reading_is_malformed(key, value, complaint):
     with pytest.raises(consumer.MalformedMessage, match=complaint):
         consumer.parse_message(record(0, key, value))
+
+
+@pytest.mark.parametrize("degrees", [250.5, -250.25, 1e6, -1e308, 1e308, 0.0])
+def test_any_finite_number_of_degrees_is_a_reading(degrees):
+    assert consumer.parse_message(reading(0, "1990-07-05", degrees)) == ("July", "1990-07-05",
+                                                                          degrees)
 
 
 def test_a_null_value_is_malformed_or_empty_never_a_crash():
@@ -147,6 +153,33 @@ def test_a_genuine_jump_is_counted_once_confirmed_and_held_until_then():
     assert data["May"]["2005"]["count"] == 3 and dates.checkpoint(4) == 4
 
 
+def test_hot_and_cold_readings_count_like_any_other():
+    degrees = [80.0, 250.5, -250.25, 1e6, 75.5, 1e6, 79.0, 81.0]  # 07-06 twice: a duplicate
+    dates = ["2000-07-01", "2000-07-02", "2000-07-03", "2000-07-04", "2000-07-05", "2000-07-05",
+             "2000-07-06", "2000-07-07"]
+    data, _, counted = apply([reading(n, d, t) for n, (d, t) in enumerate(zip(dates, degrees))])
+    assert counted == sorted(set(dates))
+    assert data["July"]["2000"]["count"] == 7
+    assert data["July"]["2000"]["sum"] == sum(degrees) - 1e6  # the duplicate left out
+
+
+def test_a_sum_that_would_be_infinite_is_refused_and_the_file_stays_strict_json(capsys):
+    messages = [reading(0, "2000-07-01", 1e308), reading(1, "2000-07-02", 1e308),
+                reading(2, "2000-07-03", 50.0), reading(3, "2000-07-03", 9.0),  # a duplicate
+                reading(4, "2000-08-01", 1e308), reading(5, "2000-08-02", -1e308)]
+    data, dates, counted = apply(messages)
+    assert counted == ["2000-07-01", "2000-07-03", "2000-08-01", "2000-08-02"]
+    assert data["July"]["2000"] == {"count": 2, "sum": 1e308 + 50.0, "avg": (1e308 + 50.0) / 2,
+                                    "start": "2000-07-01", "end": "2000-07-03"}
+    assert data["August"]["2000"]["sum"] == 0.0
+    err = capsys.readouterr().err
+    assert err.count("would no longer be a finite number") == 1 and "2000-07-02" in err
+    text = consumer.json_text(data)
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the file"))
+    assert consumer.checkpoint_problem(json.loads(text), 0) is None
+    assert p7check.stats_mismatches(data, p7check.expected_stats(messages)) == []
+
+
 def test_old_dates_are_summed_up_in_one_line(capsys):
     apply([reading(n, f"1990-01-0{n + 1}") for n in range(3)], newest="1990-06-01")
     err = capsys.readouterr().err
@@ -158,7 +191,8 @@ MONTH_DAYS = 28
 
 def random_stream(rng, length):
     """Mostly an advancing stream of one partition's months, with duplicates, far-future
-    poisons, jumps ahead, malformed messages and old replays, as offsets 0..length-1."""
+    poisons, jumps ahead, malformed messages, old replays and degrees near the largest float,
+    as offsets 0..length-1."""
     day = rng.randrange(0, 200)
     messages = []
     for offset in range(length):
@@ -181,7 +215,9 @@ def random_stream(rng, length):
         if date is None:
             year, month_day = 1990 + day // MONTH_DAYS, day % MONTH_DAYS + 1
             date = f"{year}-03-{month_day:02d}"
-        messages.append(reading(offset, date, round(rng.uniform(-20, 90), 4)))
+        huge = rng.random() < 0.08  # sums that would leave the finite numbers
+        degrees = rng.choice([1e308, -1e308, 9e307]) if huge else round(rng.uniform(-20, 90), 4)
+        messages.append(reading(offset, date, degrees))
     return messages
 
 

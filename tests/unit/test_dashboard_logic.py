@@ -86,6 +86,10 @@ def test_a_month_in_two_files_is_taken_from_the_lower_partition():
     (json.dumps({"partition": 2, "offset": 4, "March": {"1990": {"count": 1}}}),
      "incomplete March stats"),
     (json.dumps({"partition": 2, "offset": 4, "March": [1]}), "incomplete March stats"),
+    ('{"partition": 2, "offset": 4, "March": {"1990": {"count": 1, "sum": NaN, "avg": NaN, '
+     '"start": "1990-03-01", "end": "1990-03-01"}}}', "sum nan for March 1990"),
+    ('{"partition": 2, "offset": 4, "March": {"1990": {"count": 2, "sum": 1e308, '
+     '"avg": Infinity, "start": "1990-03-01", "end": "1990-03-02"}}}', "avg inf for March 1990"),
 ])
 def test_a_bad_file_is_named_and_the_others_still_show(tmp_path, content, complaint):
     rng = random.Random(2)
@@ -137,3 +141,12 @@ def test_the_page_preselects_the_month():
     assert "<option selected>March</option>" in page
     assert page.count("<option") == 12 and page.count(" selected") == 1
     assert "http://" not in page.replace('"http://www.w3.org/2000/svg"', "")  # nothing remote
+
+
+def test_readings_far_beyond_any_climate_show_as_they_are(tmp_path):
+    hot = {"partition": 2, "offset": 4, "July": {"4800": {
+        "count": 2, "sum": 1e308, "avg": 5e307, "start": "4800-07-01", "end": "4800-07-02"}}}
+    write(tmp_path, 2, hot)
+    stats = dashboard.collect_stats(str(tmp_path), None)
+    assert stats["files"]["2"] is None and stats["months"]["July"] == hot["July"]
+    json.dumps(stats, allow_nan=False)

@@ -32,8 +32,8 @@ def test_the_hand_decoder_reads_what_report_pb2_writes(seed):
     (b"May", Report(date="1990-06-01", degrees=1.0).SerializeToString()),  # another month
     (b"Smarch", Report(date="1990-05-01", degrees=1.0).SerializeToString()),
     (None, Report(date="1990-05-01", degrees=1.0).SerializeToString()),
-    (b"May", Report(date="1990-05-01", degrees=1e308).SerializeToString()),
     (b"May", Report(date="1990-05-01", degrees=math.nan).SerializeToString()),
+    (b"May", Report(date="1990-05-01", degrees=math.inf).SerializeToString()),
 ])
 def test_what_is_not_a_reading_is_no_reading(key, value):
     assert p7check.valid_reading(record(key, value)) is None
@@ -45,3 +45,18 @@ def test_counted_readings_drop_duplicates_and_a_rejected_poison():
                for n, d in enumerate(dates)]
     counted = [date for _, date, _ in p7check.counted_readings(records)]
     assert counted == ["1990-05-01", "1990-05-02", "1990-05-03"]
+
+
+@pytest.mark.parametrize("degrees", [250.5, -250.25, 1e6, 1e308])
+def test_any_finite_number_of_degrees_is_a_reading(degrees):
+    value = Report(date="1990-05-01", degrees=degrees).SerializeToString()
+    assert p7check.valid_reading(record(b"May", value)) == ("May", "1990-05-01", degrees)
+
+
+def test_a_reading_that_would_make_a_sum_infinite_adds_nothing_but_its_end():
+    readings = [("1990-05-01", 1e308), ("1990-05-02", 1e308), ("1990-05-03", 2.0)]
+    records = [record(b"May", Report(date=d, degrees=t).SerializeToString(), offset=n)
+               for n, (d, t) in enumerate(readings)]
+    may = p7check.expected_stats(records)["May"]["1990"]
+    assert (may["count"], may["sum"], may["end"]) == (2, 1e308 + 2.0, "1990-05-03")
+    assert p7check.expected_stats(records, 2)["May"]["1990"]["end"] == "1990-05-02"
