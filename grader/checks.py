@@ -1,5 +1,6 @@
-"""The eleven checks. Each takes the session, returns (passed, reason) or raises CheckFailed,
-and says in its registration what it depends on (see registry.py)."""
+"""The checks. Each takes the session, returns (passed, reason) or raises CheckFailed, and says
+in its registration what it depends on (see registry.py). What each may require is written in
+CONTRACT.md, item by item from the assignment: nothing else."""
 
 import ast
 import datetime
@@ -9,61 +10,87 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from tools import p7check
 from tools.harness import PROGRAM_TIMEOUT
 from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC
 
-from .evidence import ConcurrentReader, calls_to, first_problems, folder_snapshot, is_png, \
-    month_years, read_json
-from .programs import require_running, stopped
+from .evidence import ConcurrentReader, calls_to, counted, first_problems, folder_snapshot, \
+    is_png, read_json
+from .programs import require_running, wait_for
 from .registry import SKIPPED, CheckFailed, check, require
-from .session import CATCH_UP_TIMEOUT, SESSION_SEED, TOPIC_TIMEOUT
+from .session import CATCH_UP_TIMEOUT, FIRST_MESSAGES, TOPIC_TIMEOUT
 
-BIRTHDAY_TOPIC = "birthday-temperatures"
-FIRST_SEED = 1          # the producer that check 3 stops again
-BIRTHDAY = "1990-03-15"
+# In the files folder (the Dockerfile is in the folder above it).
+REQUIRED_PROGRAMS = ["producer.py", "debug.py", "consumer.py", "report.proto", "weather.py"]
+PARTITION_FILES = [f"partition-{n}.json" for n in range(PARTITIONS)]
+# The assignment's code saves yearly_trends.png; one sentence of its text says yearly_trend.png.
+PLOT_NAMES = ["yearly_trends.png", "yearly_trend.png"]
+SAMPLE_YEARS = ["1990", "1991", "1992"]     # "at least 3 years starting from 1990"
+NOT_PLOT_PROGRAMS = {"producer.py", "debug.py", "consumer.py", "weather.py"}
 
-# In the files folder; the Dockerfile is in the folder above it.
-REQUIRED_FILES = ["producer.py", "debug.py", "consumer.py", "plot.py", "report.proto",
-                  "report_pb2.py", "weather.py"]
-SAMPLE_OUTPUTS = [f"partition-{n}.json" for n in range(PARTITIONS)] + ["yearly_trends.png"]
-MIN_SAMPLE_YEARS = 3
-
-RESTART_MESSAGES = 1000     # what the first producer of check 3 sends before it is stopped
-EXACT_MESSAGES = 4000       # about ten years: what check 7 compares at least
+OWN_PARTITIONS_WATCH = 3    # seconds consumer.py 0 2 is watched after writing its two files
 DEBUG_MIN_LINES = 50
+ROUND_TIMEOUT = 120         # round 1: 30 polls of up to 1 s each, and starting the processes
 KILL_CYCLES = 4
 MIN_CONCURRENT_READS = 2000
 MIN_FILE_VERSIONS = 20
-MIN_BIRTHDAY_YEARS = 3
+PLOT_TIMEOUT = 90           # the assignment's plot loop sleeps 5 s (its text says 30) a redraw
+
+RECREATE_HINT = ("producer.py must delete the temperatures topic if it exists and create it "
+                 "again, so that a new run starts from an empty topic")
 
 
 # ---------------------------------------------------------------- the submitted folder
 
-@check(1, "required files present", 5, needs_broker=False)
+@check(1, "files: programs and sample outputs", 5, needs_broker=False)
 def required_files(s):
-    missing = [] if (s.submission / "Dockerfile").is_file() else ["Dockerfile"]
-    missing += [f"files/{name}" for name in REQUIRED_FILES + SAMPLE_OUTPUTS
-                if not (s.files / name).is_file()]
+    missing = [f"files/{name}" for name in REQUIRED_PROGRAMS + PARTITION_FILES
+               if not (s.files / name).is_file()]
+    if not list(s.files.glob("*_pb2.py")):
+        missing.append("files/report_pb2.py (report.proto built with grpc_tools.protoc)")
+    plots = [s.files / name for name in PLOT_NAMES if (s.files / name).is_file()]
+    if not plots:
+        missing.append("files/yearly_trends.png")
+    if s.submission is not None and not (s.submission / "Dockerfile").is_file():
+        missing.append("Dockerfile (next to files/)")
     require(not missing, "missing: " + ", ".join(missing))
     problems = []
     for n in range(PARTITIONS):
         data = read_json(s.files / f"partition-{n}.json")
-        if not isinstance(data, dict) or data.get("partition") != n:
-            problems.append(f"files/partition-{n}.json is not partition {n}'s JSON summary")
-        elif not any(len(month_years(data, m)) >= MIN_SAMPLE_YEARS for m in MONTH_NAMES):
-            problems.append(f"files/partition-{n}.json holds fewer than "
-                            f"{MIN_SAMPLE_YEARS} years")
-    if not is_png(s.files / "yearly_trends.png"):
-        problems.append("files/yearly_trends.png is not a PNG image")
+        if not isinstance(data, dict) or data.get("partition") != n \
+                or not isinstance(data.get("offset"), int):
+            problems.append(f"files/partition-{n}.json is not partition {n}'s summary (a JSON "
+                            f'object with "partition": {n} and an integer "offset")')
+    years = s.outputs.years(s.files)
+    lacking = [year for year in SAMPLE_YEARS if year not in years]
+    if lacking:
+        problems.append(f"the partition files must hold at least 3 years from 1990; they lack "
+                        f"{', '.join(lacking)}")
+    if not is_png(plots[0]):
+        problems.append(f"files/{plots[0].name} is not a PNG image")
     require(not problems, first_problems(problems))
-    return True, ""
+    where = "" if s.submission is not None else " (a files folder on its own: no Dockerfile " \
+                                                "looked for)"
+    return True, f"sample outputs hold {len(years)} years{where}"
 
 
-@check(2, "report.proto compiles to report_pb2.py", 5, needs_broker=False)
+PROTO_FIELDS = "import sys; sys.path.insert(0, sys.argv[1]); import {module} as m; " \
+               "print(sorted((f.name, f.type) for f in m.Report.DESCRIPTOR.fields))"
+# descriptor type numbers: 9 is a string, 1 a double.
+WANTED_FIELDS = "[('date', 9), ('degrees', 1)]"
+
+
+def report_fields(folder, module):
+    done = subprocess.run([sys.executable, "-B", "-c", PROTO_FIELDS.format(module=module),
+                           str(folder)], capture_output=True, text=True, timeout=60)
+    lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+    return done.returncode == 0, lines[-1] if lines else ""
+
+
+@check(2, "report.proto: Report with date and degrees", 5, needs_broker=False)
 def proto(s):
+    require((s.files / "report.proto").is_file(), "files/report.proto is missing")
     with tempfile.TemporaryDirectory() as out:
         compiled = subprocess.run(
             [sys.executable, "-m", "grpc_tools.protoc", f"-I{s.files}",
@@ -71,98 +98,94 @@ def proto(s):
             capture_output=True, text=True)
         require(compiled.returncode == 0, "report.proto does not compile: "
                 + " | ".join(compiled.stderr.strip().splitlines()[-2:]))
-        generated = (Path(out) / "report_pb2.py").read_bytes()
-    require(generated == (s.files / "report_pb2.py").read_bytes(),
-            "report_pb2.py differs from what grpc_tools.protoc makes of report.proto: "
-            "rebuild it")
-    fields = subprocess.run(  # -B: no __pycache__ in the graded folder
-        [sys.executable, "-B", "-c", "import report_pb2; print([(f.name, f.type) for f in "
-                               "report_pb2.Report.DESCRIPTOR.fields])"],
-        cwd=s.files, capture_output=True, text=True)
-    require(fields.returncode == 0, "report_pb2.py has no Report message: "
-            + " | ".join(fields.stderr.strip().splitlines()[-1:]))
-    # 9 is a string field, 1 a double.
-    require(fields.stdout.strip() == "[('date', 9), ('degrees', 1)]",
-            f"Report must have `string date = 1; double degrees = 2;`, it has "
-            f"{fields.stdout.strip()} (name, type number)")
+        ok, fields = report_fields(out, "report_pb2")
+    require(ok, f"report.proto has no message Report ({fields})")
+    require(fields == WANTED_FIELDS, "report.proto's Report must have `string date` and `double "
+                                     f"degrees`; it has {fields} (name, type number)")
+    generated = sorted(s.files.glob("*_pb2.py"))
+    require(generated, "there is no report_pb2.py: build it from report.proto with "
+                       "grpc_tools.protoc")
+    ok, found = report_fields(s.files, generated[0].stem)
+    if not ok and ("version" in found.lower() or "descriptors cannot" in found.lower()):
+        return True, (f"{generated[0].name} was made by another protobuf version than this "
+                      f"grader's ({found}); report.proto is right")
+    require(ok, f"{generated[0].name} does not load: {found}")
+    require(found == WANTED_FIELDS, f"{generated[0].name} is not built from this report.proto: "
+                                    f"its Report has {found}; build it again")
     return True, ""
 
 
 # ---------------------------------------------------------------- the producer and the topic
 
-def first_producer_problems(s):
-    """Start a producer, let it recreate the topic and send messages, stop it with SIGTERM."""
-    problems = []
-    old_topic = s.topic_id()
-    first = s.programs.start("producer.py", "--seed", FIRST_SEED)
-    try:
-        p7check.wait_until(lambda: s.topic_id() not in (None, old_topic)
-                           and (s.total_messages() or 0) >= RESTART_MESSAGES
-                           or not first.running(), TOPIC_TIMEOUT, "")
-        require_running(first)
-        count, replicas = s.topic_layout()
-        if count != PARTITIONS or set(replicas) != {1}:
-            problems.append(f"{TOPIC} has {count} partitions with {replicas} replicas, not "
-                            f"{PARTITIONS} with 1")
-        code = stopped(first)
-        if code != 0:
-            problems.append(f"producer.py exited with {code} on SIGTERM ({first.tail(1)})")
-    except AssertionError:
-        raise CheckFailed(f"within {TOPIC_TIMEOUT} s producer.py neither recreated the "
-                          f"existing {TOPIC} topic nor sent {RESTART_MESSAGES} messages to "
-                          "a new one") from None
-    finally:
-        first.kill()  # never two producers at once, whatever failed
-    return problems
+def producer_settings_problem(path):
+    """None when some KafkaProducer(...) call asks for acks="all" and retries=10, else why not."""
+    found = list(calls_to(path, "KafkaProducer"))
+    if any(kw.get("acks") in ("all", -1, "-1") and kw.get("retries") == 10 for kw in found):
+        return None
+    seen = "; ".join(", ".join(f"{k}={v!r}" for k, v in kw.items()
+                               if k in ("acks", "retries")) or "neither" for kw in found)
+    return ('producer.py must create its KafkaProducer with acks="all" (acknowledged only once '
+            "all in-sync replicas have the message) and retries=10; "
+            + (f"found: {seen}" if found else "found no KafkaProducer(...) call"))
 
 
-def restarted_producer_problems(s):
-    """Start the session's producer over the first one's messages: it must start afresh."""
-    problems = []
-    before = s.total_messages() or 0
-    s.producer = s.programs.start("producer.py", "--seed", SESSION_SEED)
-    lowest = []
-
-    def dropped():
-        total = s.total_messages()  # None while the topic is being recreated
-        if total is not None and total < before:
-            lowest.append(total)
-        return lowest or not s.producer.running()
-
-    try:
-        p7check.wait_until(dropped, TOPIC_TIMEOUT, "")
-    except AssertionError:
-        pass
-    require_running(s.producer)
-    if not lowest:
-        problems.append(f"a restarted producer.py kept the old {before} messages: it must "
-                        f"delete and recreate {TOPIC}, so offsets restart at 0")
-    p7check.wait_until(lambda: (s.total_messages() or 0) >= 100
-                       or not s.producer.running(), TOPIC_TIMEOUT,
-                       "the restarted producer.py to send messages")
-    require_running(s.producer)
-    count, replicas = s.topic_layout()
-    if count != PARTITIONS:
-        problems.append(f"the restarted producer.py made {count} partitions, not "
-                        f"{PARTITIONS}")
-    return problems
+def recreated_or_not(s, program, old_id, before):
+    """Wait until `program` either recreated the topic (True: a new id) or sent to the old one
+    (False: no new id, more messages than `before`)."""
+    def decided():
+        topic_id = s.topic_id()
+        if topic_id is not None and topic_id != old_id:
+            return "recreated"
+        if topic_id == old_id and (s.total_messages() or 0) > before:
+            return "kept"
+        return None
+    return wait_for(decided, TOPIC_TIMEOUT, "producer.py to delete and recreate the topic",
+                    program) == "recreated"
 
 
-# Check 6 wants the empty topic before any producer runs. The restarted producer is the
+# Check 6 wants the empty topic before any producer runs. The second producer is the
 # session's: it feeds every later check.
-@check(3, "producer: 4 partitions, recreated, acks/retries", 15, after=[6])
+@check(3, "producer: topic recreated, 4 partitions, acks/retries", 15, after=[6])
 def producer(s):
     problems = []
-    if not any(kw.get("acks") in ("all", -1, "-1") and kw.get("retries") == 10
-               for kw in calls_to(s.copy / "producer.py", "KafkaProducer")):
-        problems.append('no KafkaProducer(...) call with acks="all" and retries=10')
-    problems += first_producer_problems(s)
-    problems += restarted_producer_problems(s)
+    settings = producer_settings_problem(s.copy / "producer.py")
+    if settings:
+        problems.append(settings)
+    if s.topic_id() is None:
+        s.recreate_empty_topic()  # a topic that exists before the first run, to be deleted
+    for run in ("first", "second"):
+        old_id, before = s.topic_id(), s.total_messages() or 0
+        program = s.programs.start("producer.py")
+        feeds_the_session = False
+        try:
+            if not recreated_or_not(s, program, old_id, before):
+                problems.append(f"the {run} producer.py sent to the topic that was there "
+                                f"before it (it kept {before} messages): {RECREATE_HINT}")
+                break
+            wait_for(lambda: (s.total_messages() or 0) >= FIRST_MESSAGES, TOPIC_TIMEOUT,
+                     f"producer.py to send {FIRST_MESSAGES} messages", program)
+            count, replicas = s.topic_layout()
+            if count != PARTITIONS or set(replicas) != {1}:
+                problems.append(f"{TOPIC} has {count} partitions with {replicas} replicas; "
+                                f"producer.py must create it with {PARTITIONS} partitions "
+                                "and 1 replica")
+                break
+            feeds_the_session = run == "second"
+        finally:
+            if not feeds_the_session:
+                program.kill()  # never two producers at once, whatever failed
+    if feeds_the_session:
+        s.producer = program
     return not problems, first_problems(problems)
 
 
+def month_of(date):
+    return MONTH_NAMES[datetime.date.fromisoformat(date).month - 1]
+
+
 # Last: by then the topic holds everything the session produced.
-@check(4, "messages: keys, protobuf values, order", 10, after=[3, 5, 7, 8, 10, 11])
+@check(4, "messages: month keys, Report values, every day", 10,
+       after=[3, 5, 7, 8, 10, 11])
 def messages(s):
     s.ensure_producer()
     topic = s.read_topic()
@@ -170,178 +193,301 @@ def messages(s):
     require(total, f"{TOPIC} holds no messages")
     problems = []
     partitions_of = {}
+    dates = set()
     for n, records in topic.items():
         previous = ""
-        for offset, key, date, degrees in records:
-            where = f"partition {n} offset {offset}"
-            if key is None:
-                problems.append(f"{where}: the value is not a Report protobuf")
+        for record in records:
+            where = f"partition {n} offset {record.offset}"
+            try:
+                key, date, degrees = p7check.decode(record)
+            except Exception:  # noqa: BLE001  (any undecodable message is this one problem)
+                problems.append(f"{where}: the value is not a Report protobuf (made with "
+                                ".SerializeToString()) with a key")
                 continue
             try:
-                month = MONTH_NAMES[datetime.date.fromisoformat(date).month - 1]
+                month = month_of(date)
             except ValueError:
                 problems.append(f"{where}: date {date!r} is not YYYY-MM-DD")
                 continue
             if key != month:
-                problems.append(f"{where}: key {key!r} but date {date}")
+                problems.append(f"{where}: key {key!r} for date {date}: the key must be the "
+                                f"month's name ({month!r})")
             if not math.isfinite(degrees):
-                problems.append(f"{where}: degrees {degrees!r}")
+                problems.append(f"{where}: degrees {degrees!r} is not a number")
             if date < previous:
                 problems.append(f"{where}: {date} comes after {previous}")
-            previous = date
+            previous = max(previous, date)
+            dates.add(date)
             partitions_of.setdefault(key, set()).add(n)
     split = {m: sorted(ns) for m, ns in partitions_of.items() if len(ns) > 1}
     if split:
         problems.append(f"months spread over several partitions: {split}")
-    if set(partitions_of) != set(MONTH_NAMES):
-        problems.append(f"after years of data only these keys were seen: "
-                        f"{sorted(partitions_of)}")
     require(not problems, first_problems(problems))
-    return True, f"{total} messages checked"
+    first, last = min(dates), max(dates)
+    if first != "1990-01-01":
+        problems.append(f"the first reading is of {first}, not 1990-01-01: producer.py must "
+                        "send weather.py's readings from the first on")
+    # Every day up to a month before the newest, when partitions may still be being written.
+    day = datetime.date(1990, 1, 1)
+    settled = datetime.date.fromisoformat(last) - datetime.timedelta(days=31)
+    skipped = []
+    while day <= settled:
+        if day.isoformat() not in dates:
+            skipped.append(day.isoformat())
+        day += datetime.timedelta(days=1)
+    if skipped:
+        problems.append(f"{len(skipped)} days are in no message ({', '.join(skipped[:3])}...): "
+                        "producer.py must send every reading")
+    require(not problems, first_problems(problems))
+    return True, f"{total} messages, {first} to {last}"
 
 
 # ---------------------------------------------------------------- debug.py
 
-def printed_dicts(stdout, problems):
-    """The dicts debug.py printed, one per line; a line that is not one goes to `problems`."""
-    printed = []
-    for number, line in enumerate(stdout.splitlines(), 1):
-        if not line.strip():
-            continue
+def printed_dicts(stdout):
+    """(the dicts debug.py printed, one a line, how many other lines it printed)."""
+    printed, other = [], 0
+    for line in stdout.splitlines():
         try:
-            value = ast.literal_eval(line)
-        except (ValueError, SyntaxError):
+            value = ast.literal_eval(line.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             value = None
-        if not isinstance(value, dict) or \
-                list(value) != ["partition", "key", "date", "degrees"]:
-            problems.append(f"line {number} is not a dict with keys partition, key, date, "
-                            f"degrees: {line[:80]!r}")
-            continue
-        printed.append(value)
-    return printed
+        if isinstance(value, dict):
+            printed.append(value)
+        elif line.strip():
+            other += 1
+    return printed, other
 
 
-@check(5, "debug.py: group debug, new messages only", 10, after=[3])
+DEBUG_KEYS = {"partition", "key", "date", "degrees"}
+
+
+@check(5, "debug.py: a dict per new message, subscribed", 10, after=[3])
 def debug(s):
     s.ensure_producer()
+    s.forget_group("debug")   # no committed offsets from an earlier run
     before = s.require_end_offsets()
     program = s.programs.start("debug.py")
-    problems = []
+    groups = {}
     try:
+        def printed_enough():
+            if not groups:
+                groups.update({g: ns for g, ns in s.groups_consuming().items() if ns})
+            return len(printed_dicts(program.stdout)[0]) >= DEBUG_MIN_LINES and groups
         try:
-            p7check.wait_until(lambda: "assigned partitions" in program.stderr
-                               or not program.running(), PROGRAM_TIMEOUT, "")
-        except AssertionError:
-            raise CheckFailed(f"debug.py never said `assigned partitions` on stderr within "
-                              f"{PROGRAM_TIMEOUT} s") from None
-        require_running(program)
-        p7check.wait_until(lambda: program.stdout.count("\n") >= DEBUG_MIN_LINES
-                           or not program.running(), PROGRAM_TIMEOUT,
-                           f"{DEBUG_MIN_LINES} lines from debug.py")
-        require_running(program)
-        if not s.group_has_member("debug"):
-            problems.append('debug.py is not a member of consumer group "debug"')
-        code = stopped(program)
-        if code != 0:
-            problems.append(f"debug.py exited with {code} on SIGTERM ({program.tail(1)})")
+            wait_for(printed_enough, PROGRAM_TIMEOUT, "", program)
+        except CheckFailed:
+            require_running(program)
     finally:
         program.kill()
+    printed, other = printed_dicts(program.stdout)
+    require(len(printed) >= DEBUG_MIN_LINES,
+            f"debug.py printed {len(printed)} dicts within {PROGRAM_TIMEOUT} s while the "
+            f"producer ran (and {other} other lines): it must print a dict per message")
+    require(groups, "debug.py was in no consumer group with temperatures' partitions assigned: "
+                    'it must subscribe to the topic in a group (e.g. "debug") and let the '
+                    "broker assign the partitions")
 
-    printed = printed_dicts(program.stdout, problems)
-    require(not problems, first_problems(problems))
-
-    offsets_of = {}  # (partition, key, date, degrees) -> offsets where the topic has it
-    for n, records in s.read_topic().items():
-        for offset, key, date, degrees in records:
-            offsets_of.setdefault((n, key, date, degrees), []).append(offset)
+    problems = []
+    wrong_keys = [value for value in printed if set(value) != DEBUG_KEYS]
+    if wrong_keys:
+        problems.append(f"{wrong_keys[0]} must have the keys partition, key, date and degrees")
+    topic = s.read_topic()
+    where = {}  # (partition, key, date) -> [(offset, degrees)]
+    for n, records in topic.items():
+        for record in records:
+            try:
+                key, date, degrees = p7check.decode(record)
+            except Exception:  # noqa: BLE001  (check 4 reports undecodable messages)
+                continue
+            where.setdefault((n, key, date), []).append((record.offset, degrees))
+    old = []
     for value in printed:
-        n = value["partition"]
-        found = offsets_of.get((n, value["key"], value["date"], value["degrees"]))
+        if value in wrong_keys:
+            continue
+        found = [offset for offset, degrees in
+                 where.get((value["partition"], value["key"], value["date"]), [])
+                 if isinstance(value["degrees"], (int, float))
+                 and abs(value["degrees"] - degrees) <= 1e-6 * max(1.0, abs(degrees))]
         if not found:
-            problems.append(f"{value} is not in the topic")
-        elif max(found) < before.get(n, 0):
-            problems.append(f"{value} (offset {max(found)}) was produced before debug.py "
-                            f"started (partition {n} then ended at {before[n]})")
+            problems.append(f"{value} is no message of the topic")
+        elif max(found) < before.get(value["partition"], 0):
+            old.append(value)
+    if old:
+        problems.append(f"{len(old)} printed messages were in the topic before debug.py "
+                        f"started (e.g. {old[0]}): it must not seek to the beginning")
     require(not problems, first_problems(problems))
-    return True, f"{len(printed)} lines, all of messages produced after debug.py started"
+    return True, f"{len(printed)} dicts, all of new messages (group {', '.join(groups)})"
 
 
 # ---------------------------------------------------------------- consumer.py
 
-@check(6, "consumer.py 0 2: its files only, offset 0", 10)
+def file_problems(s, n, start=0):
+    """(offset, problems, (readings counted, readings expected)) of partition-n.json against
+    the topic's messages from offset `start` up to the file's offset, through p7check's rule."""
+    path = s.outputs.path(n)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        return None, [f"{path.name} is missing or is not JSON"], None
+    problems = []
+    if data.get("partition") != n:
+        problems.append(f'{path.name}: "partition" is {data.get("partition")!r}, not {n}')
+    offset = data.get("offset")
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        return offset, problems + [f'{path.name}: "offset" {offset!r} is not an integer'], None
+    end = s.require_end_offsets()
+    if offset > end[n]:
+        return offset, problems + [f"{path.name}: offset {offset} is past the end of partition "
+                                   f"{n} ({end[n]})"], None
+    records = [r for r in s.read_topic(end)[n] if r.offset >= start]
+    try:
+        expected = p7check.expected_stats(records, offset)
+    except p7check.Undecided as err:
+        return offset, problems + [f"{path.name}: offset {offset} is past an undecided {err}"], \
+            None
+    problems += [f"{path.name}: {problem}" for problem in p7check.stats_mismatches(data,
+                                                                                   expected)]
+    return offset, problems, (counted(data), counted(expected))
+
+
+def files_problems(s, partitions=range(PARTITIONS), starts=None):
+    """({partition: offset}, problems, readings counted too many (+) or too few (-))."""
+    offsets, problems, surplus = {}, [], 0
+    for n in partitions:
+        offset, found, counts = file_problems(s, n, (starts or {}).get(n, 0))
+        offsets[n] = offset
+        problems += found
+        if found and counts:
+            surplus += counts[0] - counts[1]
+    return offsets, problems, surplus
+
+
+def count_hint(surplus, too_many, too_few):
+    if surplus > 0:
+        return f" The files count {surplus} readings more than the topic holds before their " \
+               f"offsets: {too_many}"
+    if surplus < 0:
+        return f" The files count {-surplus} readings fewer than the topic holds before " \
+               f"their offsets: {too_few}"
+    return ""
+
+
+DUPLICATE_HINT = ("a reading whose date is not after the last date counted (the `end`) is a "
+                  "duplicate and must be skipped.")
+MISSED_HINT = ("every message up to the saved offset must be counted: seek to the offset in "
+               "partition-N.json (0 for a new file) and save the offset of the same batch "
+               "whose statistics the file holds.")
+
+
+def require_exact(s, what, partitions=range(PARTITIONS)):
+    offsets, problems, surplus = files_problems(s, partitions)
+    require(not problems, f"{what}: {first_problems(problems)}."
+            + count_hint(surplus, DUPLICATE_HINT, MISSED_HINT))
+    return offsets
+
+
+@check(6, "consumer.py 0 2: partitions 0 and 2, new files at offset 0", 10)
 def consumer_partitions(s):
     require(s.producer is None, "this check needs the topic without a producer")
     s.recreate_empty_topic()
     s.outputs.remove("partition-*.json*")
     before = folder_snapshot(s.copy)
-    consumer, code = s.programs.run_to_end("consumer.py", "0", "2", "--iterations", "3")
-    require(code == 0, f"`{consumer.describe()}` exited with {code}: {consumer.tail()}")
+    consumer = s.programs.start_consumer("0", "2")
+    own = [s.outputs.path(0), s.outputs.path(2)]
+    try:
+        wait_for(lambda: all(read_json(path) is not None for path in own), PROGRAM_TIMEOUT,
+                 "consumer.py 0 2 to write partition-0.json and partition-2.json", consumer)
+        # Whatever else it would touch, it touches in its first moments (it has nothing to
+        # read): watched for a few seconds.
+        time.sleep(OWN_PARTITIONS_WATCH)
+    finally:
+        s.programs.kill_consumers()
     after = folder_snapshot(s.copy)
-    # A lock file (partition-N.json.lock) says who owns a partition; it is not an output.
-    touched = sorted(name for name in after
-                     if before.get(name) != after[name] and not name.endswith(".lock"))
+    touched = sorted(name for name in after if before.get(name) != after[name]
+                     and name.startswith("partition-") and not name.endswith(".tmp"))
     expected = ["partition-0.json", "partition-2.json"]
-    require(touched == expected, f"consumer.py 0 2 touched {touched}, not {expected}")
+    require(touched == expected, f"consumer.py 0 2 wrote {touched}: it must keep the files of "
+                                 "partitions 0 and 2, and only those")
     problems = []
     for n in (0, 2):
         data = read_json(s.outputs.path(n))
         if data != {"partition": n, "offset": 0}:
-            problems.append(f"partition-{n}.json of an empty topic is {data}, not "
+            problems.append(f"a new partition-{n}.json of an empty topic is {data}, not "
                             f'{{"partition": {n}, "offset": 0}}')
     s.outputs.remove("partition-*.json*")
     return not problems, first_problems(problems)
 
 
-@check(7, "exact statistics", 15, after=[3, 5])
+@check(7, "consumer.py: two rounds, exact statistics", 15, after=[3, 5])
 def exact_stats(s):
     s.ensure_producer()
-    s.programs.stop_consumers()
+    s.programs.kill_consumers()
     s.outputs.remove("partition-*.json*")
     s.reader = ConcurrentReader(s.copy)       # check 9 judges it
     s.reader.start()
     consumer = s.programs.start_consumer()    # the assignment's two rounds
-    p7check.wait_until(lambda: all(s.outputs.path(n).exists() for n in range(PARTITIONS))
-                       or not consumer.running(),
-                       PROGRAM_TIMEOUT, "consumer.py to write partition-0..3.json")
-    require_running(consumer)
-    p7check.wait_until(lambda: (s.total_messages() or 0) >= EXACT_MESSAGES,
-                       CATCH_UP_TIMEOUT, f"{EXACT_MESSAGES} messages in the topic")
-    s.wait_caught_up(s.require_end_offsets(), [consumer])
-    offsets, problems = s.outputs.problems()
-    require(not problems, first_problems(problems))
-    return True, f"all four files exact (offsets {offsets})"
+    watch = s.programs.watch_workers(consumer)
+    watch.start()
+    try:
+        wait_for(watch.rounds, ROUND_TIMEOUT, "", consumer)
+    except CheckFailed:
+        require_running(consumer)
+        kind, count = watch.description()
+        raise CheckFailed(f"consumer.py (no arguments) ran {count} worker {kind} and none of "
+                          f"them stopped within {ROUND_TIMEOUT} s: round 1's consumers must "
+                          "stop after 30 iterations, then round 2's start") from None
+    finally:
+        watch.stop()
+    wait_for(lambda: all(s.outputs.path(n).exists() for n in range(PARTITIONS)),
+             PROGRAM_TIMEOUT, "consumer.py to write partition-0..3.json", consumer)
+    s.wait_caught_up(s.require_end_offsets(), keep_going=lambda: require_running(consumer))
+    offsets = require_exact(s, "after round 1 and round 2")
+    return True, f"round 1 then round 2, all four files exact (offsets {offsets})"
+
+
+def require_consumers_running(consumers, groups, s):
+    """A consumer that exited by itself is started again (programs run until killed; a
+    consumer.py given partitions may run round 1 only)."""
+    for i, consumer in enumerate(consumers):
+        if not consumer.running():
+            require(consumer.returncode == 0, f"`{consumer.describe()}` exited with "
+                                              f"{consumer.returncode}: {consumer.tail()}")
+            consumers[i] = s.programs.start_consumer(*groups[i])
 
 
 # After 10, which plots from check 7's consumer that this check stops.
-@check(8, "crash (kill -9) and resume stay exact", 10, after=[7, 10])
+@check(8, "kill -9 and restart stay exact", 10, after=[7, 10])
 def crash_resume(s):
     s.ensure_producer()
-    problems = s.programs.stop_consumers()
-    groups = ([0, 1], [2, 3])
+    s.programs.kill_consumers()
+    groups = (["0", "1"], ["2", "3"])
     consumers = [s.programs.start_consumer(*group) for group in groups]
     for cycle in range(KILL_CYCLES):
         victim = cycle % len(groups)
-        group = groups[victim]
+        group = [int(n) for n in groups[victim]]
         base = s.outputs.offsets()
 
         def advanced():
-            require_running(consumers[victim])
+            require_consumers_running(consumers, groups, s)
             now = s.outputs.offsets()
             return all(isinstance(now[n], int) and now[n] > (base[n] or 0) for n in group)
 
-        p7check.wait_until(advanced, CATCH_UP_TIMEOUT,
-                           f"consumer.py {group} to write newer offsets")
+        wait_for(advanced, CATCH_UP_TIMEOUT, f"consumer.py {' '.join(groups[victim])} to "
+                                             "write newer offsets")
         time.sleep(random.uniform(0.05, 0.5))   # land the kill anywhere in a batch
         consumers[victim].kill()
-        for n in group:
-            if read_json(s.outputs.path(n)) is None:
-                problems.append(f"partition-{n}.json does not parse after kill -9")
-        consumers[victim] = s.programs.start_consumer(*group)
-    s.wait_caught_up(s.require_end_offsets(), consumers)
-    offsets, found = s.outputs.problems()
-    problems += found + s.programs.stop_consumers()
-    require(not problems, first_problems(problems))
-    return True, f"{KILL_CYCLES} kills and restarts, then all four files exact (offsets " \
+        offsets, problems, surplus = files_problems(s, group)
+        require(not problems, f"right after kill -9 of `consumer.py {' '.join(groups[victim])}`:"
+                f" {first_problems(problems)}."
+                + count_hint(surplus, DUPLICATE_HINT,
+                             "a consumer can die at any moment, so each write of partition-N."
+                             "json must hold the offset together with the statistics of every "
+                             "message before it (one atomic write per batch, after counting it)"))
+        consumers[victim] = s.programs.start_consumer(*groups[victim])
+    target = s.require_end_offsets()
+    s.wait_caught_up(target, keep_going=lambda: require_consumers_running(consumers, groups, s))
+    offsets = require_exact(s, f"after {KILL_CYCLES} kills and restarts")
+    return True, f"{KILL_CYCLES} kills and restarts, exact at each kill and after (offsets " \
                  f"{offsets})"
 
 
@@ -353,7 +499,8 @@ def atomic_writes(s):
     reader.stop()
     if reader.failures:
         return False, (f"{reader.failure_count} of {reader.reads + reader.failure_count} "
-                       f"reads failed: {first_problems(reader.failures)}")
+                       f"reads failed: {first_problems(reader.failures)}: write the new version "
+                       "to partition-N.json.tmp, then os.rename it to partition-N.json")
     require(reader.reads >= MIN_CONCURRENT_READS,
             f"only {reader.reads} reads could be made while the consumers ran")
     require(len(reader.versions) >= MIN_FILE_VERSIONS,
@@ -364,95 +511,117 @@ def atomic_writes(s):
 
 # ---------------------------------------------------------------- plot.py
 
+def plot_program(folder):
+    """plot.py, or the one other program that saves a figure (the assignment names none)."""
+    if (folder / "plot.py").is_file():
+        return "plot.py"
+    found = [path.name for path in sorted(folder.glob("*.py"))
+             if path.name not in NOT_PLOT_PROGRAMS and not path.name.endswith("_pb2.py")
+             and "savefig" in path.read_text(errors="replace")]
+    return found[0] if len(found) == 1 else None
+
+
+PNG_END = b"IEND\xaeB`\x82"    # the last chunk of every PNG: the picture is whole
+
+
+def picture(folder):
+    """(name, bytes) of the plot in `folder` once it is a whole PNG; (None, None) before."""
+    for name in PLOT_NAMES:
+        try:
+            data = (folder / name).read_bytes()
+        except OSError:
+            continue
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(PNG_END):
+            return name, data
+    return None, None
+
+
 # After 7: it plots what check 7's consumer keeps writing (else it starts a consumer itself).
-@check(10, "plot.py draws and redraws yearly_trends.png", 5, after=[7])
+@check(10, "plot: yearly_trends.png drawn and redrawn", 5, after=[7])
 def plot(s):
-    require((s.copy / "plot.py").is_file(), "files/plot.py is missing")
-    png = s.copy / "yearly_trends.png"
-    s.outputs.remove("yearly_trends.png*")
+    name = plot_program(s.copy)
+    require(name, "found no plotting program: plot.py (or one other .py file that calls "
+                  "savefig)")
     if not any(consumer.running() for consumer in s.programs.consumers):
         s.ensure_producer()
         s.programs.start_consumer()
-    p7check.wait_until(lambda: s.outputs.january_years() >= MIN_SAMPLE_YEARS, CATCH_UP_TIMEOUT,
-                       f"{MIN_SAMPLE_YEARS} years of January in the partition files")
-    pictures = []
-    for attempt in range(2):
-        if attempt:
-            years = s.outputs.january_years()
-            p7check.wait_until(lambda: s.outputs.january_years() >= years + 2, CATCH_UP_TIMEOUT,
-                               "more years of January in the partition files")
-        program, code = s.programs.run_to_end("plot.py", "--once")
-        require(code == 0, f"plot.py --once exited with {code}: {program.tail()}")
-        require(png.is_file(), "plot.py --once made no yearly_trends.png next to itself")
-        require(is_png(png), "yearly_trends.png is not a PNG image")
-        pictures.append(png.read_bytes())
-    require(pictures[0] != pictures[1], "yearly_trends.png stayed the same while years of "
-                                        "January data were added")
-    return True, ""
+    wait_for(lambda: s.outputs.january_years() >= len(SAMPLE_YEARS), CATCH_UP_TIMEOUT,
+             f"{len(SAMPLE_YEARS)} years of January in the partition files")
+    s.outputs.remove("yearly_trends.png*", "yearly_trend.png*")
+    program = s.programs.start(name)
+    try:
+        try:
+            png_name, first = wait_for(lambda: picture(s.copy)[1] and picture(s.copy),
+                                       PLOT_TIMEOUT, "", program)
+        except CheckFailed:
+            require_running(program)
+            raise CheckFailed(f"{name} made no yearly_trends.png (a PNG image) in the files "
+                              f"folder within {PLOT_TIMEOUT} s") from None
+        years = s.outputs.january_years()
+        try:
+            wait_for(lambda: picture(s.copy)[1] not in (None, first), PLOT_TIMEOUT, "", program)
+        except CheckFailed:
+            require_running(program)
+            raise CheckFailed(f"{png_name} was not redrawn within {PLOT_TIMEOUT} s while the "
+                              f"partition files went from {years} to "
+                              f"{s.outputs.january_years()} years of January") from None
+    finally:
+        program.kill()
+    return True, f"{name} drew {png_name} and redrew it"
+
+
+# ---------------------------------------------------------------- resuming from a checkpoint
+
+@check(11, "consumer.py seeks to the offset in partition-N.json", 10, after=[8, 9])
+def seeks(s):
+    s.ensure_producer()
+    s.programs.kill_consumers()
+    if s.reader is not None:
+        s.reader.stop()       # the files are replaced from outside below
+    ends = s.require_end_offsets()
+    # Half way: a consumer that reads from 0 counts the first half, one that starts at the end
+    # misses the second; the file's form is the one the assignment has a new file start with.
+    starts = {n: end // 2 for n, end in ends.items()}
+    s.outputs.remove("partition-*.json*")
+    for n, start in starts.items():
+        s.outputs.path(n).write_text(f'{{"partition": {n}, "offset": {start}}}')
+    group = [str(n) for n in range(PARTITIONS)]
+    consumers = [s.programs.start_consumer(*group)]
+    target = s.require_end_offsets()
+    try:
+        s.wait_caught_up(target, keep_going=lambda: require_consumers_running(
+            consumers, [group], s))
+    finally:
+        s.programs.kill_consumers()
+    offsets, problems, surplus = files_problems(s, starts=starts)
+    require(not problems, f"started from partition-N.json files saying offsets {starts}: "
+            f"{first_problems(problems)}."
+            + count_hint(surplus, "it counted messages before the saved offset: after loading "
+                                  "partition-N.json it must seek to its offset.",
+                         "it missed messages after the saved offset: after loading "
+                         "partition-N.json it must seek to its offset (without a seek it "
+                         "starts at the end of the partition)."))
+    return True, f"resumed at offsets {starts}, exact up to {offsets}"
 
 
 # ---------------------------------------------------------------- the birthday feature
 
-def expected_birthdays(s):
-    """{year: the first reading of BIRTHDAY's month and day in that year} of the topic; later
-    readings of the same date are duplicates."""
-    month_day = BIRTHDAY[5:]
-    expected = {}
-    for records in s.read_topic().values():
-        for offset, key, date, degrees in records:
-            if date and date[5:] == month_day and date[:4] >= BIRTHDAY[:4]:
-                expected.setdefault(date[:4], degrees)
-    return expected
-
-
-def birthday_problems(data, expected):
-    """How birthday.json's `data` differs from the topic's `expected` readings."""
-    problems = []
-    month_day = BIRTHDAY[5:]
-    if data.get("birthday") != BIRTHDAY:
-        problems.append(f'"birthday" is {data.get("birthday")!r}, not {BIRTHDAY!r}')
-    # The consumer started from offset 0, so no year up to the newest one may be missing.
-    newest = max(year for year in data if year != "birthday")
-    skipped = [year for year in sorted(expected) if year <= newest and year not in data]
-    if skipped:
-        problems.append(f"years missing before {newest}: {', '.join(skipped)}")
-    for year, degrees in sorted(data.items()):
-        if year == "birthday":
-            continue
-        want = expected.get(year)
-        if want is None:
-            problems.append(f"{year}: the topic has no {year}-{month_day}")
-        elif not isinstance(degrees, (int, float)) or abs(degrees - want) > 1e-9:
-            problems.append(f"{year}: {degrees!r} != {want!r} (the first reading of "
-                            f"{year}-{month_day})")
-    return problems
-
-
-# After 9: it deletes the partition files that check 9's reader watches.
-@check(11, "birthday.json matches the topic", 10, after=[9])
+@check(12, "birthday (a TODO in the draft): not graded", 0, needs_broker=False, after=[4])
 def birthday(s):
-    helped, code = s.programs.run_to_end("consumer.py", "--help")
-    require(code == 0, f"consumer.py --help exited with {code}: {helped.tail()}")
-    if "--birthday" not in helped.stdout:
-        return SKIPPED, "consumer.py --help does not mention --birthday"
-    s.ensure_producer()
-    require(BIRTHDAY_TOPIC in s.admin.list_topics(),
-            f"producer.py did not create the {BIRTHDAY_TOPIC} topic")
-    problems = s.programs.stop_consumers()
-    s.outputs.remove("partition-*.json*", "birthday.json*")
-    consumer = s.programs.start_consumer("--birthday", BIRTHDAY)
-    path = s.copy / "birthday.json"
+    found = []
+    data = read_json(s.files / "birthday.json")
+    if data is None:
+        found.append("no files/birthday.json")
+    else:
+        found.append(f"files/birthday.json ({type(data).__name__} of {len(data)} entries)"
+                     if isinstance(data, (dict, list)) else "files/birthday.json")
+    if s.admin is not None:
+        try:
+            others = sorted(t for t in s.admin.list_topics()
+                            if t != TOPIC and not t.startswith("__"))
+        except Exception:  # noqa: BLE001  (only said, never graded)
+            others = []
+        found.append(f"other topics: {', '.join(others)}" if others else "no other topic")
+    return SKIPPED, ("the draft leaves the birthday part a TODO, so it is not graded; looked "
+                     "for files/birthday.json and a second topic: " + "; ".join(found))
 
-    def birthday_years():
-        require_running(consumer)
-        data = read_json(path)
-        years = [k for k in data if k != "birthday"] if isinstance(data, dict) else []
-        return data if len(years) >= MIN_BIRTHDAY_YEARS else None
-
-    data = p7check.wait_until(birthday_years, CATCH_UP_TIMEOUT,
-                              f"{MIN_BIRTHDAY_YEARS} years in birthday.json")
-    problems += s.programs.stop_consumers()
-
-    problems += birthday_problems(data, expected_birthdays(s))
-    require(not problems, first_problems(problems))
-    return True, f"{len(data) - 1} years equal the topic's first reading of each {BIRTHDAY[5:]}"

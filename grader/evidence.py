@@ -51,7 +51,10 @@ def folder_snapshot(folder):
     return snapshot
 
 
-def _literal(node):
+def _literal(node, names=None):
+    """The value of a literal, or of a module-level NAME bound to one; None otherwise."""
+    if isinstance(node, ast.Name) and names and node.id in names:
+        return names[node.id]
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError):
@@ -60,9 +63,15 @@ def _literal(node):
 
 def calls_to(source_path, function_name):
     """The keyword arguments of every call `function_name(...)` or `module.function_name(...)`
-    in a Python source file, as {name: literal value (None when not a literal)}. Settings kept
-    as data, `function_name(**CONFIG)` with a module-level `CONFIG = {...}`, count as keywords."""
-    tree = ast.parse(source_path.read_text())
+    in a Python source file, as {name: literal value (None when not a literal)}. A module-level
+    constant counts as its value (ACKS = "all"; acks=ACKS), and settings kept as data,
+    `function_name(**CONFIG)` with a module-level `CONFIG = {...}`, count as keywords. A file
+    that does not parse has no calls."""
+    try:
+        tree = ast.parse(source_path.read_text())
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return
+    names = module_constants(tree)
     settings = module_dicts(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -72,22 +81,47 @@ def calls_to(source_path, function_name):
                 keywords = {}
                 for keyword in node.keywords:
                     if keyword.arg:
-                        keywords[keyword.arg] = _literal(keyword.value)
+                        keywords[keyword.arg] = _literal(keyword.value, names)
                     elif isinstance(keyword.value, ast.Name):
                         keywords.update(settings.get(keyword.value.id, {}))
                 yield keywords
 
 
-def module_dicts(tree):
-    """{NAME: {key: literal value}} of the module-level assignments NAME = {"key": value...}."""
-    found = {}
+def _module_assignments(tree):
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict):
-            found[node.targets[0].id] = {
-                _literal(key): _literal(value)
-                for key, value in zip(node.value.keys, node.value.values) if key is not None}
+                and isinstance(node.targets[0], ast.Name):
+            yield node.targets[0].id, node.value
+
+
+def module_constants(tree):
+    """{NAME: value} of the module-level assignments NAME = literal."""
+    found = {}
+    for name, value in _module_assignments(tree):
+        literal = _literal(value)
+        if literal is not None:
+            found[name] = literal
     return found
+
+
+def module_dicts(tree):
+    """{NAME: {key: literal value}} of the module-level assignments NAME = {"key": value...}."""
+    names = module_constants(tree)
+    return {name: {_literal(key): _literal(item, names)
+                   for key, item in zip(value.keys, value.values) if key is not None}
+            for name, value in _module_assignments(tree) if isinstance(value, ast.Dict)}
+
+
+def counted(data):
+    """The readings a partition file (or expected statistics) counts: the sum of its counts."""
+    total = 0
+    for month, years in (data or {}).items():
+        if month in ("partition", "offset") or not isinstance(years, dict):
+            continue
+        for stats in years.values():
+            if isinstance(stats, dict) and isinstance(stats.get("count"), int):
+                total += stats["count"]
+    return total
 
 
 class PartitionFiles:
@@ -116,26 +150,19 @@ class PartitionFiles:
         offsets = self.offsets()
         return all(isinstance(offsets[n], int) and offsets[n] >= target[n] for n in target)
 
-    def problems(self):
-        """({partition: offset checked}, every difference between the four files and the
-        topic they were computed from)."""
-        offsets, problems = {}, []
-        for n in range(PARTITIONS):
-            path = self.path(n)
-            try:
-                offset, found = p7check.check_partition_file(path, n)
-            except (OSError, ValueError) as err:
-                problems.append(f"{path.name}: {err}")
-                continue
-            if not isinstance(offset, int) or offset <= 0:
-                found = [f"offset {offset!r}: nothing counted"] + found
-            offsets[n] = offset
-            problems.extend(f"{path.name}: {problem}" for problem in found)
-        return offsets, problems
-
     def january_years(self):
         return max((len(month_years(read_json(self.path(n)), "January"))
                     for n in range(PARTITIONS)), default=0)
+
+    def years(self, folder=None):
+        """Every year any month of the four files has (of `folder`, default the grading copy)."""
+        folder = folder or self.folder
+        found = set()
+        for n in range(PARTITIONS):
+            data = read_json(folder / f"partition-{n}.json")
+            for month in p7check.MONTH_NAMES:
+                found.update(month_years(data, month))
+        return found
 
 
 class ConcurrentReader(threading.Thread):

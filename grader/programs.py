@@ -1,18 +1,24 @@
 """The submission's programs as the grader runs them: local processes in the grading folder,
-or `docker exec` in the submission's container, through tools/harness.py either way."""
+or `docker exec` in the container, through tools/harness.py either way.
+
+The assignment's programs run forever, until killed: the grader never asks one to stop by
+itself and judges no exit code on a signal; it kills what it started (the whole process group,
+so consumer.py's workers go too)."""
 
 import os
+import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 from tools import harness, p7check
-from tools.harness import PROGRAM_TIMEOUT, ProgramTimeout
+from tools.harness import PROGRAM_TIMEOUT
 
-from .registry import CheckFailed, require
+from .registry import CheckFailed
+from .submission import delay_environment
 
-# Up to 2,000 simulated days per second: decades of data within the session, and check 7's
-# 4,000 messages a few seconds after the producer starts rather than ten (the slowest wait of
-# the session at 0.002 s).
-WEATHER_DELAY_SEC = "0.0005"
+WATCH_INTERVAL = 0.02       # how often the worker watch looks at consumer.py's processes
 
 
 class Programs:
@@ -21,47 +27,30 @@ class Programs:
     def __init__(self, folder, logs):
         self.folder = folder
         self.logs = logs
-        self.container = None       # set once the submission's container runs (--docker)
+        self.container = None       # set once the container runs (--docker, --image)
         self.started = []
-        self.consumers = []         # the consumer.py processes that later checks stop
+        self.consumers = []         # the consumer.py processes that later checks kill
 
     def start(self, name, *args):
         if self.container is not None:
-            program = self.container.program(name, args, self.logs,
-                                             env={"WEATHER_DELAY_SEC": WEATHER_DELAY_SEC})
+            program = self.container.program(name, args, self.logs, env=delay_environment())
         else:
             env = dict(os.environ, KAFKA_BOOTSTRAP=p7check.bootstrap(), PYTHONUNBUFFERED="1",
-                       WEATHER_DELAY_SEC=WEATHER_DELAY_SEC)
+                       **delay_environment())
             program = harness.Program(self.folder / name, args, self.logs, env=env,
                                       cwd=self.folder)
         self.started.append(program)
         return program
-
-    def run_to_end(self, name, *args, timeout=PROGRAM_TIMEOUT):
-        """(program, exit code) of a program that is meant to finish by itself."""
-        program = self.start(name, *args)
-        try:
-            return program, program.wait(timeout)
-        except ProgramTimeout:
-            raise CheckFailed(f"`{program.describe()}` did not finish within {timeout} s") \
-                from None
 
     def start_consumer(self, *args):
         consumer = self.start("consumer.py", *args)
         self.consumers.append(consumer)
         return consumer
 
-    def stop_consumers(self):
-        """SIGTERM to every running consumer; [what went wrong] (none should exit non-zero)."""
-        problems = []
+    def kill_consumers(self):
         for consumer in self.consumers:
-            if consumer.running():
-                code = stopped(consumer)
-                if code != 0:
-                    problems.append(f"`{consumer.describe()}` exited with {code} on SIGTERM "
-                                    f"({consumer.tail(1)})")
+            consumer.kill()
         self.consumers = []
-        return problems
 
     def kill_all(self):
         for program in self.started:
@@ -70,16 +59,135 @@ class Programs:
             except Exception as err:  # noqa: BLE001  (keep cleaning up the others)
                 print(f"cleanup: could not kill {program.describe()}: {err}", file=sys.stderr)
 
-
-def stopped(program):
-    """The exit code on SIGTERM, None when it ignored it (and was killed)."""
-    try:
-        return program.stop()
-    except ProgramTimeout:
-        return None
+    def watch_workers(self, program):
+        return WorkerWatch(program, self.container)
 
 
 def require_running(*programs):
+    """CheckFailed naming the program and its last words when one has exited."""
     for program in programs:
-        require(program.running(), f"`{program.describe()}` exited with "
-                                   f"{program.process.returncode}: {program.tail()}")
+        if not program.running():
+            raise CheckFailed(f"`{program.describe()}` exited with {program.returncode}: "
+                              f"{program.tail()}")
+
+
+def wait_for(condition, timeout, what, *programs):
+    """p7check.wait_until, failing at once (with its last words) when one of `programs` exits."""
+    def check():
+        require_running(*programs)
+        return condition()
+    try:
+        return p7check.wait_until(check, timeout, what)
+    except AssertionError as err:
+        raise CheckFailed(str(err)) from None
+
+
+# ---------------------------------------------------------------- consumer.py's workers
+
+# Prints the pid of every process under consumer.py ("p PID") and the ids of consumer.py's own
+# threads but its main one ("t TID"), then "-" after each look.
+WALK_SCRIPT = r"""
+walk() {
+  for t in /proc/$1/task/*; do
+    tid=${t##*/}
+    [ "$1" = "$top" ] && [ "$tid" != "$top" ] && echo "t $tid"
+    for c in $(cat $t/children 2>/dev/null); do echo "p $c"; walk $c; done
+  done
+}
+top=$(cat PIDFILE)
+while [ -d /proc/$top ]; do walk $top; echo -; sleep INTERVAL; done
+"""
+
+
+class WorkerWatch(threading.Thread):
+    """Which processes (or, without any, which threads) consumer.py runs its consumers in, seen
+    every WATCH_INTERVAL: rounds() says whether one set of workers ended and another started
+    after it, as round 1 ending and round 2 starting do."""
+
+    def __init__(self, program, container=None):
+        super().__init__(daemon=True, name="worker-watch")
+        self.program = program
+        self.container = container
+        self.halt = threading.Event()
+        self.snapshots = []         # [(frozenset of pids, frozenset of thread ids)]
+
+    def run(self):
+        if self.container is None:
+            while not self.halt.is_set() and self.program.running():
+                self.snapshots.append(native_workers(self.program.pid))
+                time.sleep(WATCH_INTERVAL)
+            return
+        script = WALK_SCRIPT.replace("PIDFILE", self.program.pid_file).replace(
+            "INTERVAL", str(WATCH_INTERVAL))
+        watcher = subprocess.Popen(["docker", "exec", self.container.name, "sh", "-c", script],
+                                   stdout=subprocess.PIPE, text=True)
+        pids, tids = set(), set()
+        try:
+            for line in watcher.stdout:
+                if self.halt.is_set():
+                    break
+                kind, _, number = line.strip().partition(" ")
+                if kind == "-":
+                    self.snapshots.append((frozenset(pids), frozenset(tids)))
+                    pids, tids = set(), set()
+                elif kind == "p":
+                    pids.add(number)
+                elif kind == "t":
+                    tids.add(number)
+        finally:
+            watcher.kill()
+            watcher.wait()
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=10)
+
+    def workers(self):
+        """[set of worker ids per look]: the processes under consumer.py, or its threads when
+        it never started a process."""
+        use_processes = any(pids for pids, _ in self.snapshots)
+        return [pids if use_processes else tids for pids, tids in self.snapshots]
+
+    def rounds(self):
+        """True once a worker seen earlier has ended and a worker not seen before has started
+        after that: the first round's consumers stopped and the next round's took over."""
+        seen, ended = set(), False
+        for workers in self.workers():
+            if seen - workers:
+                ended = True
+            if ended and workers - seen:
+                return True
+            seen |= workers
+        return False
+
+    def description(self):
+        kind = "processes" if any(pids for pids, _ in self.snapshots) else "threads"
+        return kind, len(set().union(*self.workers())) if self.snapshots else 0
+
+
+def native_workers(pid):
+    """(pids of every process under `pid`, ids of `pid`'s threads but its main one)."""
+    pids, tids = set(), set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        for task in _listdir(f"/proc/{current}/task"):
+            if current == pid and int(task) != pid:
+                tids.add(task)
+            try:
+                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            pids.update(children)
+            pending.extend(int(child) for child in children)
+    return frozenset(pids), frozenset(tids)
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+__all__ = ["Programs", "require_running", "wait_for", "WorkerWatch", "PROGRAM_TIMEOUT"]

@@ -1,5 +1,7 @@
 """Running the planned checks one after the other, and reporting them: a line per check as it
-runs (with its seconds), then the PASS/FAIL table with points, and the results as JSON."""
+runs (with its seconds), then the PASS/FAIL table with points, and the results as JSON in the
+course grader's shape ({"score", "full_score", "tests": {check: "PASS (n/n)" or why not}}),
+with each check's details and the notes on the grading copy beside it."""
 
 import json
 import textwrap
@@ -35,28 +37,32 @@ def run_check(session, check):
             "max_points": 0 if passed is SKIPPED else check.points, "reason": reason}
 
 
-def grade(session, checks):
+def grade(session, checks, json_path=None):
     """Run `checks` in their planned order; the results in the order of their numbers. The
-    broker comes up before the first check that needs it."""
+    broker comes up before the first check that needs it. With `json_path`, the results so far
+    are written after every check, so that a grading stopped from outside leaves them."""
     results = []
     for check in checks:
         if check.needs_broker and session.admin is None and session.setup_error is None:
             session.setup()
         results.append(run_check(session, check))
+        if json_path is not None:
+            write_json(sorted(results, key=lambda r: r["number"]), json_path, session.notes)
     return sorted(results, key=lambda result: result["number"])
 
 
-def print_table(results, elapsed, partial=False):
+def print_table(results, elapsed, partial=False, notes=()):
     print()
-    print(f"{'#':>2}  {'check':<50} {'result':<8} {'points':>7}")
+    print(f"{'#':>2}  {'check':<58} {'result':<8} {'points':>7}")
     for result in results:
-        print(f"{result['number']:>2}  {result['check'][len(str(result['number'])) + 2:]:<50} "
+        print(f"{result['number']:>2}  {result['check'][len(str(result['number'])) + 2:]:<58} "
               f"{result['status']:<8} {result['points']:>3}/{result['max_points']:<3}")
         if result["status"] != "PASS" and result["reason"]:
             for line in textwrap.wrap(result["reason"], 88):
                 print(f"      {line}")
-    score = sum(r["points"] for r in results)
-    total = sum(r["max_points"] for r in results)
+    for note in notes:
+        print(textwrap.fill(f"note: {note}", 92, subsequent_indent="      "))
+    score, total = totals(results)
     failed = [r["number"] for r in results if r["status"] == "FAIL"]
     verdict = "all checks pass" if not failed else f"failed: {', '.join(map(str, failed))}"
     if partial:
@@ -64,8 +70,28 @@ def print_table(results, elapsed, partial=False):
     print(f"\nscore: {score}/{total} ({verdict}; {elapsed:.0f} s)")
 
 
-def write_json(results, path):
-    path.write_text(json.dumps(results, indent=2) + "\n")
+def totals(results):
+    return sum(r["points"] for r in results), sum(r["max_points"] for r in results)
+
+
+def outcome(result):
+    """The course grader's word on one check: "PASS (n/n)", or why it did not pass."""
+    if result["status"] == "PASS":
+        return f"PASS ({result['points']}/{result['max_points']})"
+    return f"{result['status']} (0/{result['max_points']}): {result['reason']}"
+
+
+def course_json(results, notes=()):
+    score, total = totals(results)
+    return {"score": score, "full_score": total,
+            "tests": {result["check"]: outcome(result) for result in results},
+            "notes": list(notes), "checks": results}
+
+
+def write_json(results, path, notes=()):
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(course_json(results, notes), indent=2) + "\n")
+    temporary.replace(path)
 
 
 def all_passed(results):

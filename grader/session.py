@@ -1,11 +1,11 @@
-"""One grading session: the temporary copy of files/, the broker the programs talk to (the
-launcher's, or the one inside the submission's own container), the programs it started, and
-what the topic holds. cleanup() undoes all of it, whatever happened before."""
+"""One grading session: the grading copy of files/ (grader/submission.py), the broker the
+programs talk to (the launcher's, or the one inside a container of the submission's image or of
+a given one), the programs it started, and what the topic holds. cleanup() undoes all of it,
+whatever happened before."""
 
 import contextlib
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -20,42 +20,30 @@ from tools import harness, p7check
 from tools.harness import DockerError
 from tools.p7check import TOPIC
 
-from .evidence import PartitionFiles, calls_to
-from .programs import Programs, require_running
+from .evidence import PartitionFiles
+from .programs import Programs, wait_for
 from .registry import CheckFailed, require
+from .submission import OUTPUT_PATTERNS, prepare  # noqa: F401  (OUTPUT_PATTERNS: dockertests)
 
-SESSION_SEED = 7        # the producer that feeds every check after check 3
 TOPIC_TIMEOUT = 60
 CATCH_UP_TIMEOUT = 90
 ADMIN_TIMEOUT = 120
+FIRST_MESSAGES = 100    # what a (re)started producer must send before a check goes on
 
 # The grader's own image tag and container name, never the user's `p7`: grading must not
 # touch what the user runs. The broker port is a free one for the same reason.
 DOCKER_NAME_PREFIX = "p7-autograde"
 DOCKER_RUN_ATTEMPTS = 3     # a free port can be taken between choosing and publishing it
 
-# Generated outputs are never copied into the grading folder: the programs must make them.
-OUTPUT_PATTERNS = ("partition-*.json*", "birthday.json*", "yearly_trends.png*", "*.tmp",
-                   "__pycache__", "*.pyc")
-
-
-def decode_records(records):
-    """[(offset, key, date, degrees)] of records; undecodable ones give key None."""
-    decoded = []
-    for record in records:
-        try:
-            key, date, degrees = p7check.decode(record)
-        except (ValueError, UnicodeDecodeError, AttributeError, IndexError, struct.error):
-            key, date, degrees = None, None, None
-        decoded.append((record.offset, key, date, degrees))
-    return decoded
-
 
 class Session:
-    def __init__(self, files, docker=False, keep=False):
+    def __init__(self, files, docker=False, image=None, keep=False):
         self.files = files
-        self.submission = files.parent
-        self.docker = docker
+        # The assignment's layout: the repository holds the Dockerfile and files/. A folder of
+        # another name is graded as files/ on its own.
+        self.submission = files.parent if files.name == "files" else None
+        self.docker = docker or image is not None
+        self.given_image = image
         self.keep = keep
         self.work = Path(tempfile.mkdtemp(prefix="p7-autograde-"))
         self.copy = self.work / "files"
@@ -63,24 +51,23 @@ class Session:
         self.logs.mkdir()
         self.outputs = PartitionFiles(self.copy)
         self.programs = Programs(self.copy, self.logs)
+        self.notes = []             # how the grading copy differs from the submission
         self.admin = None
         self.producer = None
         self.producer_error = None  # why the session's producer could not be (re)started
         self.reader = None          # check 7's ConcurrentReader, judged by check 9
-        self.read_records = {}      # {partition: decoded records} read_topic() has fetched,
-        self.read_topic_id = None   # of the topic with this id
+        self.records = {}           # {partition: [records]} of the topic with id records_id
+        self.records_id = None
         self.resources = contextlib.ExitStack()  # the broker we started, stopped at cleanup
         self.setup_error = None
         self.container = None
-        self.image = None
+        self.image = None           # the image the grader built (and removes)
 
     # ---------------------------------------------------------- environment
 
     def setup(self):
-        """Copy the sources, bring up a broker; a failure here fails every broker check."""
+        """Prepare the copy, bring up a broker; a failure here fails every broker check."""
         try:
-            shutil.copytree(self.files, self.copy,
-                            ignore=shutil.ignore_patterns(*OUTPUT_PATTERNS))
             if self.docker:
                 self.start_container()
             else:
@@ -95,24 +82,38 @@ class Session:
             self.setup_error = first_line + (" (the lines that show why are printed above the "
                                              "table)" if "\n" in text else "")
 
+    def note(self, notes):
+        for text in notes:
+            print(f"note: {text}", flush=True)
+        self.notes.extend(notes)
+
     def start_native_broker(self):
         bootstrap = p7check.bootstrap()
-        host = bootstrap.rpartition(":")[0]
+        host, _, port = bootstrap.split(",")[0].rpartition(":")
+        self.note(prepare(self.files, self.copy, folder=self.copy, broker_port=int(port)))
         if host not in ("localhost", "127.0.0.1"):
             return  # somebody else's broker: use it as it is
         print(f"broker: the launcher's broker on {bootstrap}", flush=True)
         self.resources.enter_context(harness.local_broker())
 
     def start_container(self):
-        suffix = harness.unique_suffix()
-        self.image = f"{DOCKER_NAME_PREFIX}:{suffix}"
-        print(f"docker: building image {self.image} from {self.submission}", flush=True)
-        harness.build_image(self.submission, self.image)
+        suffix = os.environ.get("P7_AUTOGRADE_RUN_ID") or harness.unique_suffix()
+        if self.given_image:
+            image = self.given_image
+            harness.docker("image", "inspect", image)  # a missing image: one clear error
+            print(f"docker: the image {image} with the submission's files/ at /files",
+                  flush=True)
+        else:
+            require(self.submission is not None and (self.submission / "Dockerfile").is_file(),
+                    f"there is no Dockerfile next to {self.files}: grade it with --image")
+            image = self.image = f"{DOCKER_NAME_PREFIX}:{suffix}"
+            print(f"docker: building image {image} from {self.submission}", flush=True)
+            harness.build_image(self.submission, image)
         for attempt in range(1, DOCKER_RUN_ATTEMPTS + 1):
             port = harness.free_port()
+            notes = prepare(self.files, self.copy, folder=None, broker_port=port)
             container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-{attempt}",
-                                          self.image, self.copy, broker_port=port,
-                                          host_port=port)
+                                          image, self.copy, broker_port=port, host_port=port)
             try:
                 self.container = container.run()
                 break
@@ -120,6 +121,7 @@ class Session:
                 container.remove()
                 if "already allocated" not in str(err) or attempt == DOCKER_RUN_ATTEMPTS:
                     raise
+        self.note(notes)
         self.programs.container = self.container
         os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # p7check reads it too
         print(f"docker: container {self.container.name}, broker published on "
@@ -140,7 +142,7 @@ class Session:
                 time.sleep(1)
 
     def require_container_running(self):
-        """DockerError with the container's log when the submission's container died."""
+        """DockerError with the container's log when the container died."""
         if self.container is not None and not self.setup_error:
             self.container.require_running()
 
@@ -172,28 +174,28 @@ class Session:
         if self.producer is not None and self.producer.running():
             return
         require(self.producer_error is None, f"no producer: {self.producer_error}")
-        self.producer = self.programs.start("producer.py", "--seed", SESSION_SEED)
+        old_id = self.topic_id()
+        self.producer = self.programs.start("producer.py")
         try:
-            p7check.wait_until(lambda: (self.total_messages() or 0) >= 100
-                               or not self.producer.running(), TOPIC_TIMEOUT,
-                               "producer.py to fill the topic")
-            require_running(self.producer)
-        except (AssertionError, CheckFailed) as err:
+            wait_for(lambda: self.topic_id() not in (None, old_id)
+                     and (self.total_messages() or 0) >= FIRST_MESSAGES, TOPIC_TIMEOUT,
+                     "producer.py to recreate the topic and send messages", self.producer)
+        except Exception as err:
             self.producer.kill()
             self.producer_error = str(err)
             raise
 
-    def wait_caught_up(self, target, consumers):
-        """Until the partition files reach the offsets `target`, the consumers still running."""
-        def done():
-            require_running(*consumers)
+    def wait_caught_up(self, target, keep_going=lambda: None):
+        """Until the partition files reach the offsets `target`; keep_going() runs at each look
+        (it raises CheckFailed when a consumer died)."""
+        def caught_up():
+            keep_going()
             return self.outputs.caught_up(target)
-
         try:
-            p7check.wait_until(done, CATCH_UP_TIMEOUT, "the consumers to catch up")
+            p7check.wait_until(caught_up, CATCH_UP_TIMEOUT, "the consumers to catch up")
         except AssertionError:
-            raise CheckFailed(f"the partition files did not reach offsets {target} within "
-                              f"{CATCH_UP_TIMEOUT} s (they say {self.outputs.offsets()})") \
+            raise CheckFailed(f"the partition files did not reach the topic's offsets {target} "
+                              f"within {CATCH_UP_TIMEOUT} s (they say {self.outputs.offsets()})") \
                 from None
 
     # ---------------------------------------------------------- the topic
@@ -232,27 +234,45 @@ class Session:
         p7check.recreate_empty_topic(self.admin, TOPIC_TIMEOUT)
 
     def read_topic(self, offsets=None):
-        """{partition: [(offset, key, date, degrees)]} of the whole topic up to `offsets`.
+        """{partition: [records]} of the whole topic up to `offsets` (default: its end now).
 
         Records never change once written, so what an earlier check read of the same topic (the
         same topic id) is kept and only the newer records are fetched."""
         offsets = offsets or self.require_end_offsets()
         topic_id = self.topic_id()
-        if topic_id is None or topic_id != self.read_topic_id:
-            self.read_records, self.read_topic_id = {}, topic_id
+        if topic_id is None or topic_id != self.records_id:
+            self.records, self.records_id = {}, topic_id
         topic = {}
         for n, end in offsets.items():
-            records = self.read_records.setdefault(n, [])
-            start = records[-1][0] + 1 if records else 0
-            records.extend(decode_records(p7check.read_partition(n, end, TOPIC_TIMEOUT, start)))
-            topic[n] = [record for record in records if record[0] < end]
+            records = self.records.setdefault(n, [])
+            start = records[-1].offset + 1 if records else 0
+            records.extend(p7check.read_partition(n, end, TOPIC_TIMEOUT, start))
+            topic[n] = [record for record in records if record.offset < end]
         return topic
 
-    def group_has_member(self, group):
-        """Whether `group` has members now; falls back to the source when the broker won't say."""
+    def groups_consuming(self, topic=TOPIC):
+        """{group id: [partitions of `topic` its members were assigned]} of the consumer groups
+        that have members now (subscribers: a manual assignment joins no group)."""
+        found = {}
         try:
-            described = self.admin.describe_groups([group])
-            return bool(described.get(group, {}).get("members"))
-        except (KafkaError, AttributeError):
-            return any(kw.get("group_id") == group
-                       for kw in calls_to(self.copy / "debug.py", "KafkaConsumer"))
+            groups = [g["group_id"] for g in self.admin.list_groups()]
+            described = self.admin.describe_groups(groups) if groups else {}
+        except (KafkaError, KeyError, TypeError):
+            return found
+        for group, info in described.items():
+            for member in info.get("members") or []:
+                assignment = member.get("member_assignment")
+                if not isinstance(assignment, dict):
+                    assignment = getattr(assignment, "to_dict", lambda: {})()
+                partitions = [n for assigned in assignment.get("assigned_partitions") or []
+                              if assigned.get("topic") == topic
+                              for n in assigned.get("partitions") or []]
+                found.setdefault(group, []).extend(partitions)
+        return found
+
+    def forget_group(self, group):
+        """Delete a consumer group's committed offsets, so a program in it starts afresh."""
+        try:
+            self.admin.delete_groups([group])
+        except (KafkaError, KeyError, TypeError):
+            pass

@@ -1,0 +1,15 @@
+from kafka import KafkaConsumer
+
+import report_pb2
+
+broker = 'localhost:9092'
+consumer = KafkaConsumer(bootstrap_servers=[broker], group_id="debug")
+consumer.subscribe(["temperatures"])
+
+while True:
+    batch = consumer.poll(1000)
+    for topic_partition, messages in batch.items():
+        for message in messages:
+            report = report_pb2.Report.FromString(message.value)
+            print({'partition': message.partition, 'key': message.key.decode("utf-8"),
+                   'date': report.date, 'degrees': report.degrees})
