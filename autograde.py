@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Grade a P7 submission against a real Kafka broker, proving exact correctness.
+"""Grade P7 submissions against a real Kafka broker, by what the assignment asks.
 
-    python3 autograde.py                  # native: the broker of broker/launcher.py
-    python3 autograde.py --docker         # the submission's image, `docker exec`
-    python3 autograde.py --json out.json  # also write the results as JSON
-    python3 autograde.py --files DIR      # grade another copy of files/
+    python3 autograde.py                  # native: files/ next to this file, the launcher's broker
+    python3 autograde.py --files DIR      # another submission's files folder
+    python3 autograde.py --docker         # in a container of the submission's own image
+    python3 autograde.py --image [IMAGE]  # in a container of IMAGE (default p7) with files/ at /files
+    python3 autograde.py --batch DIR      # every submission in DIR, one after another
+    python3 autograde.py --json out.json  # also write the results (the course grader's shape)
     python3 autograde.py --only 9         # check 9 and the checks it needs (here 7)
 
-The programs never run in the graded folder itself: its sources are copied to a temporary folder
-(the committed sample outputs stay untouched) and run there, natively as local processes or,
-with --docker, inside a container that mounts the copy as /files. Every check compares what the
-programs did with the topic itself (tools/p7check.py recomputes the statistics straight from the
-messages), and every wait has a deadline. Exit status: 0 when every check passes, 1 when one
-fails, 2 when grading is impossible here (no kafka-python, no Docker engine, no files folder).
+What each check requires, item by item from the assignment: grader/CONTRACT.md. The programs
+never run in the graded folder itself: its sources are copied to a temporary folder (the
+committed sample outputs stay untouched) and run there, as local processes or inside a container
+that mounts the copy as /files. Every statistic is compared with what tools/p7check.py recomputes
+from the messages in the topic, and every wait has a deadline. Exit status: 0 when every check
+passes, 1 when one fails, 2 when grading is impossible here (no kafka-python, no Docker engine,
+no files folder).
 
 The grader itself is the grader/ package; this file only makes sure it runs with the project's
 packages.

@@ -403,8 +403,9 @@ def consumer_partitions(s):
     finally:
         s.programs.kill_consumers()
     after = folder_snapshot(s.copy)
+    # Only the four partition files count: a program's own files (.tmp, locks) are its affair.
     touched = sorted(name for name in after if before.get(name) != after[name]
-                     and name.startswith("partition-") and not name.endswith(".tmp"))
+                     and name in PARTITION_FILES)
     expected = ["partition-0.json", "partition-2.json"]
     require(touched == expected, f"consumer.py 0 2 wrote {touched}: it must keep the files of "
                                  "partitions 0 and 2, and only those")
