@@ -5,11 +5,14 @@
     docker exec -d p7 python3 /files/dashboard.py   # with docker run ... -p 8544:8544
 
 A standard-library HTTP server. It reads only the partition files consumer.py replaces
-atomically, at every request, so it always shows a consistent file and never stops on a missing
-or unreadable one (it says which). The page draws its chart itself (SVG, no CDN, works offline)
-and fetches /stats.json every few seconds, updating in place without reloading.
+atomically, again whenever one has changed, so it always shows a consistent file, and it never
+stops or waits on a missing, special, oversized or malformed one (it says which, in a sentence).
+The page draws its chart itself (SVG, no CDN, works offline) and fetches /stats.json every few
+seconds, updating in place without reloading. One thread waits on every connection, a few build
+the answers: a flood of requests, or of idle or slow clients, costs no thread each (Server).
 
 GET /            the page; ?month=March selects the month shown first (default January)
+                 (HEAD: the same answers without their bodies)
 GET /stats.json  {"months": {MONTH: {YEAR: {"count", "sum", "avg", "start", "end"}}},
                   "partitions": {N: {"offset", "end_offset", "lag"}}, "newest_date": "YYYY-MM-DD",
                   "files": {N: null or why it could not be read}, "last_changed": ISO time}
@@ -35,11 +38,20 @@ except KeyboardInterrupt:
 
 import argparse
 import datetime
+import errno
 import html
+import io
 import json
 import math
+import queue
+import re
+import resource
+import selectors
+import socket
+import stat
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from kafka import KafkaConsumer, TopicPartition
@@ -67,7 +79,10 @@ KAFKA_CONFIG = {
     "client_id": "p7-dashboard",
     "group_id": None,  # only end offsets are asked; nothing is consumed or committed
     "enable_auto_commit": False,
-    "bootstrap_timeout_ms": KAFKA_TIMEOUT_MS,
+    # The one client waits for the broker as long as it takes (in the background thread):
+    # kafka-python starts a thread per client before it bootstraps and leaves it running when
+    # bootstrapping fails, so a new client every few seconds would add a thread every time.
+    "bootstrap_timeout_ms": None,
     "reconnect_backoff_max_ms": 1000,
 }
 
@@ -88,46 +103,126 @@ def bootstrap_problem(servers):
 
 # ---------------------------------------------------------------- reading the partition files
 
+# The largest partition file consumer.py can write: every year 0000-9999 of all twelve months,
+# each month-year line at its longest (137 bytes: a count of 31, sum and avg at the longest
+# float repr, 24 characters) is 16,440,000 bytes, and a file holds at most that plus a few
+# hundred bytes of partition, offset and braces. (Real files hold about 110 bytes a month-year:
+# the four files of a century some 150 kB in all.) A bigger file is not one of consumer.py's:
+# it is refused on its size alone, without reading it.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+SHOWN_CHARS = 40
+FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+              (stat.S_ISSOCK, "a socket"))
+
+
 def partition_path(folder, partition_num):
     return os.path.join(folder, f"partition-{partition_num}.json")
 
 
+def shown(value, quoted=True):
+    """repr(value), cut short: a reason stays one short sentence whatever a file holds.
+    quoted=False: a printable string as it is (a year, a name), within the same length."""
+    text = value if not quoted and isinstance(value, str) and value.isprintable() \
+        else repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
+
+
+def is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_finite_number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)  # an int too big for a float raises OverflowError
+    except OverflowError:
+        return False
+
+
+def is_date(value):
+    return isinstance(value, str) and DATE_RE.fullmatch(value) is not None
+
+
+STAT_CHECKS = {"count": is_count, "sum": is_finite_number, "avg": is_finite_number,
+               "start": is_date, "end": is_date}
+
+
 def partition_problem(data, partition_num):
-    """Why `data` is not a partition file of `partition_num` we can show, or None."""
+    """Why `data` is not a partition file of `partition_num` we can show, or None. Everything
+    /stats.json copies from it is checked: counts are ints >= 0, sums and averages finite
+    numbers (consumer.py's rule: any finite number of degrees; and /stats.json stays strict
+    JSON), start and end YYYY-MM-DD strings, so merging and sorting cannot fail."""
     if not isinstance(data, dict):
         return "does not hold a JSON object"
-    if data.get("partition") != partition_num:
-        return f"belongs to partition {data.get('partition')!r}"
+    partition = data.get("partition")
+    if not is_count(partition) or partition != partition_num:
+        return f"belongs to partition {shown(partition)}"
     offset = data.get("offset")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        return f"has no valid offset ({offset!r})"
+    if not is_count(offset):
+        return f"has no valid offset ({shown(offset)})"
     for month in MONTHS:
         years = data.get(month, {})
         if not isinstance(years, dict) or not all(
                 isinstance(stats, dict) and all(key in stats for key in STAT_KEYS)
                 for stats in years.values()):
             return f"has incomplete {month} stats"
-        # consumer.py's rule: any finite number of degrees, so sums and averages are finite
-        # numbers (and /stats.json stays strict JSON).
         for year, stats in years.items():
-            for key in ("sum", "avg"):
-                value = stats[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                        or not math.isfinite(value):
-                    return f"has {key} {value!r} for {month} {year}"
+            for key, check in STAT_CHECKS.items():
+                if not check(stats[key]):
+                    return (f"has {key} {shown(stats[key])} for {month} "
+                            f"{shown(year, quoted=False)}")
     return None
 
 
+def read_regular_file(path):
+    """The bytes of the regular file at `path`, at most MAX_FILE_BYTES; OSError or
+    FileNotFoundError as open() raises them, ValueError with the reason for anything else.
+    Opened without blocking: a FIFO or a device is refused, never waited for."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in FILE_KINDS if test(info.st_mode)),
+                        "a special file")
+            raise ValueError(f"it is {kind}, not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"it is {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} "
+                             "a partition file can be")
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:  # it grew after fstat
+        raise ValueError(f"it is more than the {MAX_FILE_BYTES:,} bytes a partition file can be")
+    return b"".join(chunks)
+
+
 def load_partition(folder, partition_num):
-    """(data, None) for a readable partition file, (None, why) otherwise."""
+    """(data, None) for a readable partition file, (None, why) otherwise: why is one sentence,
+    whatever the file is or holds."""
     path = partition_path(folder, partition_num)
     try:
-        with open(path) as f:
-            data = json.load(f)
+        raw = read_regular_file(path)
     except FileNotFoundError:
         return None, "missing (consumer.py has not written it yet)"
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        return None, f"unreadable ({err})"
+    except OSError as err:
+        return None, f"unreadable ({err.strerror or err})"
+    except ValueError as err:
+        return None, f"unreadable: {err}"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        return None, "unreadable: it is nested too deeply to be a partition file"
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError among them
+        return None, f"unreadable ({err})"  # json's and the codec's one-line messages
     problem = partition_problem(data, partition_num)
     return (None, f"unreadable: it {problem}") if problem else (data, None)
 
@@ -140,9 +235,11 @@ def last_changed(folder):
             times.append(os.stat(partition_path(folder, n)).st_mtime)
         except OSError:
             pass
-    if not times:
-        return None
-    return datetime.datetime.fromtimestamp(max(times), datetime.timezone.utc).isoformat(
+    return iso_time(max(times)) if times else None
+
+
+def iso_time(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
         timespec="seconds")
 
 
@@ -182,6 +279,75 @@ def collect_stats(folder, end_offsets):
     return stats
 
 
+def stats_body(stats):
+    """/stats.json's bytes: strict JSON (partition_problem lets no NaN or Infinity through)."""
+    return json.dumps(stats, allow_nan=False).encode()
+
+
+# A file replaced twice within the filesystem's timestamp granularity (a few ms), the same size
+# and a recycled inode, would keep its mark while its contents changed. So a file read less
+# than RACY_NS after it changed is trusted only RACY_REREAD_NS and then read again.
+RACY_NS = 1_000_000_000
+RACY_REREAD_NS = 500_000_000
+
+
+class StatsCache:
+    """/stats.json kept between requests. A partition file is read again only when its mark
+    (device, inode, type and mode, size, mtime and ctime in ns) changed, or it is one that
+    changed just before it was read (RACY_NS); the files are merged again only when one was
+    read again or the end offsets changed. So a request the files have not changed for costs
+    four stat calls and no read, and a flood of them the same; what it answers is what
+    collect_stats would answer at that moment. One request reads and merges at a time: the
+    ones waiting then find it done."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.lock = threading.Lock()
+        self.entries = {}  # partition -> (mark, read at (ns), read number, (data, why))
+        self.reads = 0
+        self.body_key = self.body_bytes = None
+
+    def _file(self, n, now_ns):
+        """((data, why), what identifies this reading of it, mtime in ns or None)."""
+        try:
+            info = os.stat(partition_path(self.folder, n))
+        except OSError:
+            self.entries.pop(n, None)
+            loaded = load_partition(self.folder, n)  # missing or refused: says why
+            if loaded[0] is not None:  # it appeared since: this reading is like no other
+                self.reads += 1
+                return loaded, self.reads, None
+            return loaded, ("uncached", loaded[1]), None
+        mark = (info.st_dev, info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns,
+                info.st_ctime_ns)
+        entry = self.entries.get(n)
+        changed_ns = max(info.st_mtime_ns, info.st_ctime_ns)
+        if entry is None or entry[0] != mark or (
+                entry[1] - changed_ns < RACY_NS and now_ns - entry[1] >= RACY_REREAD_NS):
+            self.reads += 1
+            entry = self.entries[n] = (mark, now_ns, self.reads, load_partition(self.folder, n))
+        return entry[3], entry[2], info.st_mtime_ns
+
+    def body(self, end_offsets):
+        """The bytes of /stats.json with the files as they are now."""
+        with self.lock:
+            now_ns = time.time_ns()
+            files, problems, reads, mtimes = {}, {}, [], []
+            for n in range(PARTITIONS):
+                (files[n], problems[str(n)]), read, mtime_ns = self._file(n, now_ns)
+                reads.append(read)
+                if mtime_ns is not None:
+                    mtimes.append(mtime_ns)
+            key = (tuple(reads), tuple(sorted(end_offsets.items())) if end_offsets else None,
+                   max(mtimes, default=None))
+            if key != self.body_key:
+                stats = merge_stats(files, end_offsets)
+                stats["files"] = problems
+                stats["last_changed"] = iso_time(max(mtimes) / 1e9) if mtimes else None
+                self.body_key, self.body_bytes = key, stats_body(stats)
+            return self.body_bytes
+
+
 # ---------------------------------------------------------------- the broker's end offsets
 
 class EndOffsets(threading.Thread):
@@ -217,6 +383,23 @@ class EndOffsets(threading.Thread):
 
 # ---------------------------------------------------------------- the HTTP side
 
+# A flood of connections waits in the kernel's queue until the loop accepts it, instead of being
+# dropped (and retried by the client a second, then three, then seven seconds later).
+LISTEN_BACKLOG = 1024
+# The threads that build answers. A connection costs none: one loop waits on all of them.
+WORKERS = 4
+# From its accept to its request's last header line, and to take the whole answer: a client
+# slower than that (or idle) is disconnected. A browser on this machine needs milliseconds.
+REQUEST_TIMEOUT_SEC = 10
+WRITE_TIMEOUT_SEC = 10
+MAX_REQUEST_HEAD = 64 * 1024
+# Open connections at most; more wait in the listen backlog until some close.
+MAX_CONNECTIONS = 4096
+SPARE_FDS = 64  # for the files, the broker's connection, the loop's own sockets
+SWEEP_SEC = 0.25  # how often the loop looks for clients past their deadline
+RECEIVE_BYTES = 16 * 1024
+
+
 def parse_month(query):
     """The month of `?month=...` ("" or absent: January); BadRequest for anything else."""
     params = parse_qs(query, keep_blank_values=True)
@@ -238,35 +421,266 @@ def page(month):
 
 
 class Handler(BaseHTTPRequestHandler):
+    """One request, whose head the loop has already received whole (`request`: its bytes);
+    the answer is written to memory, for the loop to send."""
+
     server_version = "p7-dashboard"
+
+    def setup(self):
+        self.rfile = io.BytesIO(self.request)
+        self.wfile = io.BytesIO()
+
+    def finish(self):
+        pass
 
     def do_GET(self):
         url = urlsplit(self.path)
         try:
             if url.path == "/":
-                self.reply(200, "text/html; charset=utf-8", page(parse_month(url.query)))
+                self.reply(200, "text/html; charset=utf-8", page(parse_month(url.query)).encode())
             elif url.path == "/stats.json":
                 if url.query:
                     raise BadRequest("/stats.json takes no parameters")
-                stats = collect_stats(self.server.folder, self.server.end_offsets.latest)
-                self.reply(200, "application/json", json.dumps(stats, allow_nan=False))
+                self.reply(200, "application/json",
+                           self.server.stats.body(self.server.end_offsets.latest))
             else:
                 self.reply(404, "text/plain; charset=utf-8",
-                           f"{url.path} is not here: try / or /stats.json\n")
+                           f"{url.path} is not here: try / or /stats.json\n".encode())
         except BadRequest as err:
-            self.reply(400, "text/plain; charset=utf-8", f"{err}\n")
+            self.reply(400, "text/plain; charset=utf-8", f"{err}\n".encode())
 
-    def reply(self, status, content_type, body):
-        data = body.encode()
+    def do_HEAD(self):
+        self.do_GET()  # reply() leaves the body out
+
+    def reply(self, status, content_type, data):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format, *args):
         pass  # one line per request every two seconds per open page would drown the log
+
+
+class Connection:
+    """A client's socket and where its request stands."""
+    __slots__ = ("sock", "address", "state", "head", "answer", "sent", "deadline")
+
+    def __init__(self, sock, address):
+        self.sock, self.address = sock, address
+        # "receiving" (the loop's), "working" (a worker's), "answered" (queued for the loop),
+        # "sending" (the loop's again)
+        self.state = "receiving"
+        self.head = bytearray()
+        self.answer, self.sent = b"", 0
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT_SEC
+
+
+def connection_limit():
+    """MAX_CONNECTIONS, or fewer if the open-files limit cannot be raised that far."""
+    want = MAX_CONNECTIONS + SPARE_FDS
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    except (ValueError, OSError):
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(8, min(MAX_CONNECTIONS, soft - SPARE_FDS))
+
+
+class Server:
+    """The dashboard's HTTP server. One thread (serve_forever) waits on the listening socket
+    and on every connection at once (selectors): a connection costs a socket and no thread
+    while its request arrives, however slowly. A request whose head has arrived whole goes to
+    one of WORKERS threads, which builds the answer in memory; the loop sends it as the client
+    takes it and closes the connection (HTTP/1.0). A client that has not sent its request
+    REQUEST_TIMEOUT_SEC after connecting, or not taken its answer WRITE_TIMEOUT_SEC after it
+    was ready, is disconnected. Threads: this loop and WORKERS, whatever the clients do."""
+
+    def __init__(self, host, port, folder, end_offsets):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind((host, port))
+            self.listener.listen(LISTEN_BACKLOG)
+        except OSError:
+            self.listener.close()
+            raise
+        self.listener.setblocking(False)
+        self.stats = StatsCache(folder)
+        self.end_offsets = end_offsets
+        self.max_connections = connection_limit()
+        self.selector = selectors.DefaultSelector()
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        self.wake_reader.setblocking(False)
+        self.wake_writer.setblocking(False)
+        self.work = queue.SimpleQueue()   # connections whose answer is to be built
+        self.ready = queue.SimpleQueue()  # connections whose answer the loop is to send
+        self.open = set()                 # every connection not yet closed (the loop's own)
+        self.stopping = threading.Event()
+        self.workers = [threading.Thread(target=self._worker, name=f"http-worker-{i}",
+                                         daemon=True) for i in range(WORKERS)]
+
+    # -- the loop's thread
+
+    def serve_forever(self):
+        for worker in self.workers:
+            worker.start()
+        self.selector.register(self.wake_reader, selectors.EVENT_READ)
+        accepting = paused_until = False
+        next_sweep = time.monotonic() + SWEEP_SEC
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            want = len(self.open) < self.max_connections and not (paused_until
+                                                                  and now < paused_until)
+            if want != accepting:
+                if want:
+                    self.selector.register(self.listener, selectors.EVENT_READ)
+                else:
+                    self.selector.unregister(self.listener)
+                accepting = want
+            for key, events in self.selector.select(SWEEP_SEC):
+                if key.fileobj is self.listener:
+                    paused_until = self._accept()
+                elif key.fileobj is self.wake_reader:
+                    self._drain_wakes()
+                elif events & selectors.EVENT_READ:
+                    self._receive(key.data)
+                else:
+                    self._send(key.data)
+            self._take_ready()
+            now = time.monotonic()
+            if now >= next_sweep:
+                for conn in [c for c in self.open if c.deadline < now
+                             and c.state in ("receiving", "sending")]:
+                    self._close(conn)
+                next_sweep = now + SWEEP_SEC
+        for conn in list(self.open):
+            self._close(conn)
+
+    def _accept(self):
+        """Accepts what waits, up to the limit; the time until which to stop accepting when
+        the process ran out of file descriptors, else False."""
+        while len(self.open) < self.max_connections:
+            try:
+                sock, address = self.listener.accept()
+            except BlockingIOError:
+                return False
+            except OSError as err:
+                if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    return time.monotonic() + SWEEP_SEC  # the backlog keeps them meanwhile
+                continue  # a connection reset before it was accepted
+            sock.setblocking(False)
+            conn = Connection(sock, address)
+            self.open.add(conn)
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+        return False
+
+    def _receive(self, conn):
+        try:
+            data = conn.sock.recv(RECEIVE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return
+        conn.head += data
+        if b"\r\n\r\n" in conn.head or b"\n\n" in conn.head \
+                or len(conn.head) >= MAX_REQUEST_HEAD:
+            self.selector.unregister(conn.sock)
+            conn.state = "working"
+            self.work.put(conn)
+
+    def _take_ready(self):
+        while True:
+            try:
+                conn = self.ready.get_nowait()
+            except queue.Empty:
+                return
+            if conn.sent >= len(conn.answer):
+                self._close(conn)
+            else:
+                conn.state = "sending"
+                conn.deadline = time.monotonic() + WRITE_TIMEOUT_SEC
+                self.selector.register(conn.sock, selectors.EVENT_WRITE, conn)
+
+    def _send(self, conn):
+        try:
+            conn.sent += conn.sock.send(conn.answer[conn.sent:])
+        except BlockingIOError:
+            return
+        except OSError:
+            conn.sent = len(conn.answer)  # the client went away: nothing more to send
+        if conn.sent >= len(conn.answer):
+            self._close(conn)
+
+    def _close(self, conn):
+        if conn.state in ("receiving", "sending"):
+            self.selector.unregister(conn.sock)
+        self.open.discard(conn)
+        conn.sock.close()
+
+    def _drain_wakes(self):
+        try:
+            while self.wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    # -- the workers' threads
+
+    def _worker(self):
+        while True:
+            conn = self.work.get()
+            if conn is None:
+                return
+            try:
+                handler = Handler(bytes(conn.head), conn.address, self)
+                answer = handler.wfile.getvalue()
+            except Exception as err:  # a bug must cost one answer, not the server
+                print(f"dashboard: error: answering {bytes(conn.head[:80])!r}: {err!r}",
+                      file=sys.stderr, flush=True)
+                answer = (b"HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/plain"
+                          b"\r\nContent-Length: 22\r\n\r\nthe dashboard failed.\n")
+            conn.answer = memoryview(answer)
+            try:  # most answers fit in the socket's buffer at once
+                conn.sent = conn.sock.send(conn.answer)
+            except BlockingIOError:
+                pass
+            except OSError:
+                conn.sent = len(answer)
+            conn.state = "answered"
+            self.ready.put(conn)
+            self._wake()
+
+    def _wake(self):
+        try:
+            self.wake_writer.send(b"x")
+        except OSError:
+            pass  # wakes are pending already (or the loop has closed: stopping)
+
+    # -- from other threads
+
+    def shutdown(self):
+        """Stops serve_forever (from another thread) and the workers."""
+        self.stopping.set()
+        self._wake()
+        for _ in self.workers:
+            self.work.put(None)
+
+    def server_close(self):
+        self.listener.close()
+        self.selector.close()
+        self.wake_reader.close()
+        self.wake_writer.close()
 
 
 # ---------------------------------------------------------------- main
@@ -291,15 +705,13 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    end_offsets = EndOffsets(BROKER)
     try:
-        server = ThreadingHTTPServer((LISTEN_HOST, args.port), Handler)
+        server = Server(LISTEN_HOST, args.port, args.dir, end_offsets)
     except OSError as err:
         print(f"dashboard: error: cannot listen on {LISTEN_HOST}:{args.port} "
               f"({err.strerror or err})", file=sys.stderr)
         return 1
-    server.daemon_threads = True  # an open browser connection must not hold up the exit
-    server.folder = args.dir
-    server.end_offsets = EndOffsets(BROKER)
     # serve_forever() runs in a thread of its own: shutdown() must come from another thread,
     # and the main thread stays free to wait for a signal.
     stop = threading.Event()

@@ -2,7 +2,11 @@
 reading files that are missing or broken, and checking the page's parameters. No broker."""
 
 import json
+import os
 import random
+import socket
+import threading
+import time
 
 import pytest
 
@@ -150,3 +154,247 @@ def test_readings_far_beyond_any_climate_show_as_they_are(tmp_path):
     stats = dashboard.collect_stats(str(tmp_path), None)
     assert stats["files"]["2"] is None and stats["months"]["July"] == hot["July"]
     json.dumps(stats, allow_nan=False)
+
+
+# ---------------------------------------------------------------- hostile files
+
+def collect_within(folder, seconds=5):
+    """collect_stats in a thread of its own: (stats, seconds taken), or an AssertionError when
+    it has not answered within `seconds` (it may be blocked in a read for ever)."""
+    answer = {}
+
+    def run():
+        started = time.monotonic()
+        answer["stats"] = dashboard.collect_stats(str(folder), {n: 10**6 for n in range(4)})
+        answer["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert "stats" in answer, f"collect_stats did not answer within {seconds} s"
+    return answer["stats"], answer["seconds"]
+
+
+def strict_json(stats):
+    """The stats as /stats.json sends them, read back refusing NaN and Infinity."""
+    def refuse(constant):
+        raise AssertionError(f"/stats.json holds {constant}, which is not JSON")
+    return json.loads(dashboard.stats_body(stats) if hasattr(dashboard, "stats_body")
+                      else json.dumps(stats), parse_constant=refuse)
+
+
+def assert_only_partition_2_refused(folder, files, complaint, seconds=5):
+    stats, took = collect_within(folder, seconds)
+    why = stats["files"]["2"]
+    assert why and why.startswith("unreadable") and complaint in why, why
+    assert "\n" not in why and len(why) < 200, why  # one short sentence
+    assert [stats["files"][str(n)] for n in (0, 1, 3)] == [None, None, None]
+    others = {m: years for n in (0, 1, 3) for m, years in files[n].items() if m in MONTHS}
+    assert stats["months"] == others
+    ends = [s["end"] for years in others.values() for s in years.values()]
+    assert stats["newest_date"] == max(ends, default=None)
+    assert strict_json(stats) == stats
+    return took
+
+
+def hostile(year_stats):
+    """Partition 2's file with one January in order and a second one as given."""
+    good = {"count": 1, "sum": 1.0, "avg": 1.0, "start": "1990-01-01", "end": "1990-01-01"}
+    return json.dumps({"partition": 2, "offset": 4,
+                       "January": {"1990": good, "1991": {**good, **year_stats}}})
+
+
+@pytest.mark.parametrize("content, complaint", [
+    (hostile({"end": None}), "has end None for January 1991"),  # a string in 1990, null here
+    (hostile({"end": 19910101}), "has end 19910101"),
+    (hostile({"start": ["1991-01-01"]}), "has start ['1991-01-01']"),
+    (hostile({"end": "1991/01/01"}), "has end '1991/01/01'"),
+    (hostile({"end": "x" * 10_000}), "has end 'xxxx"),  # cut short in the reason
+    (hostile({"count": -1}), "has count -1"),
+    (hostile({"count": 1.5}), "has count 1.5"),
+    (hostile({"count": True}), "has count True"),
+    (hostile({"count": "31"}), "has count '31'"),
+    (hostile({"sum": "310"}), "has sum '310'"),
+    (hostile({"avg": None}), "has avg None"),
+    (hostile({"avg": True}), "has avg True"),
+    (hostile({"sum": 10**400}), "has sum 1000"),  # an int no float can hold
+    ('{"partition": 2, "offset": 4, "January": {"1990": {"count": 1, "sum": -Infinity, '
+     '"avg": 1, "start": "1990-01-01", "end": "1990-01-01"}}}', "has sum -inf"),
+    ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    ('{"partition": 2, "offset": 4, "x": ' + "[" * 200_000 + "]" * 200_000 + "}",
+     "nested too deeply"),
+    (json.dumps({"partition": True, "offset": 4}), "belongs to partition True"),
+    (json.dumps({"partition": 2.0, "offset": 4}), "belongs to partition 2.0"),
+    (json.dumps({"partition": 2, "offset": 4.0}), "no valid offset (4.0)"),
+    (json.dumps({"partition": 2, "offset": 4, "January": {"1990": "x" * 100}}),
+     "incomplete January stats"),
+    (b"\xff\xfe not utf-8", "can't decode"),
+])
+def test_a_file_of_any_content_is_named_in_one_sentence_and_the_rest_shows(
+        tmp_path, content, complaint):
+    files = random_files(random.Random(3))
+    for n, data in files.items():
+        write(tmp_path, n, data)
+    path = tmp_path / "partition-2.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    assert_only_partition_2_refused(tmp_path, files, complaint)
+
+
+def make_special(path, kind):
+    if kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "folder":
+        os.mkdir(path)
+    elif kind == "character device":
+        os.symlink("/dev/zero", path)  # endless: read whole it would never end
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        return sock
+    return None
+
+
+@pytest.mark.parametrize("kind, complaint", [
+    ("FIFO", "it is a FIFO (named pipe), not a regular file"),
+    ("folder", "it is a folder, not a regular file"),
+    ("character device", "it is a character device, not a regular file"),
+    ("socket", "unreadable ("),  # refused by open() itself: no such device or address
+])
+def test_a_special_file_is_refused_at_once_never_waited_for(tmp_path, kind, complaint):
+    files = random_files(random.Random(4))
+    for n, data in files.items():
+        write(tmp_path, n, data)
+    (tmp_path / "partition-2.json").unlink()
+    sock = make_special(tmp_path / "partition-2.json", kind)
+    try:
+        took = assert_only_partition_2_refused(tmp_path, files, complaint)
+    finally:
+        if sock:
+            sock.close()
+    assert took < 1
+
+
+def test_a_file_beyond_any_real_size_is_refused_without_reading_it(tmp_path):
+    files = random_files(random.Random(5))
+    for n, data in files.items():
+        write(tmp_path, n, data)
+    # Sparse: 2 GB of zeros that take no disk, and a long time to read.
+    with open(tmp_path / "partition-2.json", "wb") as f:
+        f.truncate(2 * 1024**3)
+    took = assert_only_partition_2_refused(tmp_path, files, "2,147,483,648 bytes")
+    assert took < 1
+    # One byte beyond the limit: refused on its size (its zeros are not JSON, so a reason that
+    # names the size shows it was not parsed).
+    with open(tmp_path / "partition-2.json", "wb") as f:
+        f.truncate(dashboard.MAX_FILE_BYTES + 1)
+    assert_only_partition_2_refused(tmp_path, files, f"{dashboard.MAX_FILE_BYTES + 1:,} bytes")
+
+
+def test_the_largest_file_consumer_py_can_write_is_within_the_limit(tmp_path):
+    """Every year 0000-9999 of every month in one file, each line at its longest: measured on
+    a century written by consumer.py's own json_text (all its month-year lines are alike, so
+    the size grows by the same bytes per line), and that century is read as it should be."""
+    import consumer  # files/consumer.py: its own writer
+    longest = {"count": 31, "sum": -1.7976931348623157e+308, "avg": -2.2250738585072014e-308}
+
+    def file_of(years):
+        data = {"partition": 2, "offset": 2**63 - 1}
+        for i, month in enumerate(MONTHS):
+            data[month] = {f"{year:04d}": {**longest, "start": f"{year:04d}-{i + 1:02d}-01",
+                                           "end": f"{year:04d}-{i + 1:02d}-31"}
+                           for year in range(9_900, 9_900 + years)}
+        return data, len(consumer.json_text(data).encode())
+
+    data, century = file_of(100)
+    _, year = file_of(1)
+    per_year = (century - year) / 99  # twelve month-year lines
+    assert per_year == int(per_year)
+    assert year + per_year * 9_999 <= dashboard.MAX_FILE_BYTES
+    (tmp_path / "partition-2.json").write_text(consumer.json_text(data))
+    loaded, why = dashboard.load_partition(str(tmp_path), 2)
+    assert why is None and loaded == data
+
+
+# ---------------------------------------------------------------- the cache
+
+def replace(folder, n, data):
+    """As consumer.py does: a new file renamed over the old one."""
+    tmp = folder / f"partition-{n}.json.new"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, folder / f"partition-{n}.json")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_cached_answer_is_always_what_the_files_hold_now(tmp_path, seed):
+    rng = random.Random(seed)
+    cache = dashboard.StatsCache(str(tmp_path))
+    for step in range(60):
+        n = rng.randrange(4)
+        path = tmp_path / f"partition-{n}.json"
+        action = rng.choice(["replace", "replace", "rewrite", "delete", "fifo", "corrupt",
+                             "nothing"])
+        if action in ("delete", "fifo", "replace") and (path.exists() or path.is_fifo()):
+            path.unlink()
+        if action == "replace":
+            replace(tmp_path, n, random_files(rng)[n])
+        elif action == "rewrite" and path.is_file():  # in place, the same size
+            text = path.read_text()
+            path.write_text(text.replace('"offset": ', '"offset": 9', 1)[:len(text)]
+                            if len(text) > 40 else text)
+        elif action == "fifo":
+            os.mkfifo(path)
+        elif action == "corrupt":
+            path.unlink(missing_ok=True)
+            path.write_text("{\"partition\": ")
+        ends = None if rng.random() < 0.3 else {k: rng.randint(0, 10**4) for k in range(4)}
+        expected = dashboard.stats_body(dashboard.collect_stats(str(tmp_path), ends))
+        assert cache.body(ends) == expected, f"step {step}: {action} of partition {n}"
+
+
+def test_unchanged_files_are_not_read_again_and_a_change_is_seen_at_once(tmp_path):
+    files = random_files(random.Random(6))
+    for n, data in files.items():
+        write(tmp_path, n, data)
+        old = time.time() - 10  # changed long before it is read: its mark can be trusted
+        os.utime(tmp_path / f"partition-{n}.json", (old, old))
+    cache = dashboard.StatsCache(str(tmp_path))
+    first = cache.body(None)
+    reads = cache.reads
+    for _ in range(200):
+        assert cache.body(None) is first  # not even merged again
+    assert cache.reads == reads
+    files[1]["offset"] += 1
+    replace(tmp_path, 1, files[1])
+    assert json.loads(cache.body(None))["partitions"]["1"]["offset"] == files[1]["offset"]
+    assert cache.reads == reads + 1
+    assert json.loads(cache.body({n: 10**5 for n in range(4)}))["partitions"]["1"] == {
+        "offset": files[1]["offset"], "end_offset": 10**5, "lag": 10**5 - files[1]["offset"]}
+    assert cache.reads == reads + 1  # new end offsets: merged again, nothing read
+
+
+def test_a_file_changed_under_the_same_mark_is_read_again_soon(tmp_path, monkeypatch):
+    """A file replaced twice within the filesystem's timestamp granularity, the same size and
+    a recycled inode, looks unchanged to stat: a file read just after it changed is read
+    again once RACY_REREAD_NS has passed."""
+    files = random_files(random.Random(7))
+    for n, data in files.items():
+        write(tmp_path, n, data)
+    real_stat = os.stat
+    marks = {}
+
+    def same_mark(path, *args, **kwargs):  # what stat says stays what it said first
+        return marks.setdefault(str(path), real_stat(path, *args, **kwargs))
+
+    monkeypatch.setattr(dashboard.os, "stat", same_mark)
+    monkeypatch.setattr(dashboard, "RACY_REREAD_NS", 50_000_000)
+    cache = dashboard.StatsCache(str(tmp_path))
+    assert json.loads(cache.body(None))["partitions"]["0"]["offset"] == files[0]["offset"]
+    files[0]["offset"] += 7
+    write(tmp_path, 0, files[0])
+    wait_until = time.monotonic() + 5
+    while json.loads(cache.body(None))["partitions"]["0"]["offset"] != files[0]["offset"]:
+        assert time.monotonic() < wait_until, "the change was never seen"
+        time.sleep(0.01)
