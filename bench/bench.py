@@ -25,7 +25,9 @@ a broker whose data you want to keep.
    that covers the message is written;
 4. memory: the catch-up consumer's peak RSS, and its RSS along the century;
 5. end to end: producer.py and consumer.py started together, a century, exactly once;
-6. scale: catch-up time and peak memory on 1, 10 and 30 simulated centuries (bench/scale.py).
+6. scale: catch-up time and peak memory on 1, 10 and 30 simulated centuries (bench/scale.py);
+7. the dashboard under a flood: requests per second and latency at 1, 100 and 1,000 concurrent
+   clients (bench/dashboard_flood.py, which also runs alone and fills in only its section).
 
 Section 1 also runs the one-process pair with kafka-python's pure-Python CRC32C (the crc32c
 package hidden, bench/no_crc32c), to show what the package is worth.
@@ -59,7 +61,7 @@ import producer as p7producer  # files/producer.py
 import weather  # files/weather.py
 from broker import launcher as kafka_launcher
 from report_pb2 import Report
-from bench import scale
+from bench import dashboard_flood, scale
 from bench.report import RSS_MARKS, fmt_rate, render
 from tools import harness, p7check
 from tools.harness import FILES, ROOT, ProgramTimeout
@@ -735,6 +737,11 @@ def main(argv=None):
         results["scale"] = scale.bench_scale(workdir, scale.YEARS["quick" if args.quick
                                                                  else "full"],
                                              sys.modules[__name__])
+        say("7. the dashboard under a flood")
+        try:
+            results["dashboard"] = dashboard_flood.bench_dashboard(workdir)
+        except RuntimeError as err:
+            raise BenchError(f"the dashboard's flood: {err}") from None
         results["load"]["end"] = os.getloadavg()
         results["seconds"] = time.monotonic() - began
         Path(args.out).write_text(render(results, args, report_settings(sizes)))

@@ -194,6 +194,12 @@ def thread_count(pid):
     raise RuntimeError(f"no thread count in /proc/{pid}/status")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time process `pid` has used so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_dashboard(folder, log_dir):
     """A dashboard process serving `folder`, told of a broker nobody answers for: (program,
     port)."""
@@ -225,7 +231,9 @@ def bench_dashboard(workdir, seconds=SECONDS, clients=CLIENTS):
             raise RuntimeError(f"the dashboard answered {first.status} ({first.error})")
         figures = {}
         for count in clients:
+            cpu = cpu_seconds(program.pid)
             results, wall = flood(port, count, seconds=seconds)
+            cpu = cpu_seconds(program.pid) - cpu
             bad = [r for r in results if r.status != 200 or r.body != first.body]
             if bad:
                 raise RuntimeError(f"{len(bad)} of {len(results)} requests at {count} clients "
@@ -234,7 +242,8 @@ def bench_dashboard(workdir, seconds=SECONDS, clients=CLIENTS):
             figures[count] = {"requests": len(results), "seconds": wall,
                               "rate": len(results) / wall,
                               "p50": percentile(latencies, 0.50),
-                              "p99": percentile(latencies, 0.99), "max": max(latencies)}
+                              "p99": percentile(latencies, 0.99), "max": max(latencies),
+                              "cpu_ms": cpu / len(results) * 1000}
             say(f"{count:>5} clients: {figures[count]['rate']:,.0f} requests/s, p99 "
                 f"{figures[count]['p99'] * 1000:.0f} ms ({len(results):,} requests)")
         threads = thread_count(program.pid)
@@ -251,15 +260,19 @@ def bench_dashboard(workdir, seconds=SECONDS, clients=CLIENTS):
 
 def section_values(d, date):
     """The template's ${placeholders} of section 7 from bench_dashboard's result."""
+    figures = d["clients"]
+    least, most = min(figures), max(figures)
     rows = "\n".join(
         f"| {count:,} | {f['rate']:,.0f} | {f['p50'] * 1000:.1f} ms | {f['p99'] * 1000:.1f} ms "
-        f"| {f['max'] * 1000:.0f} ms | {f['requests']:,} |"
+        f"| {f['max'] * 1000:.0f} ms | {f['requests']:,} | {f['cpu_ms']:.2f} ms |"
         for count, f in sorted(d["clients"].items()))
     return {"dashboard_date": date, "dashboard_rows": rows,
             "dashboard_seconds": f"{d['seconds']:g}",
             "dashboard_kib": f"{d['body_bytes'] / 1024:.0f}",
             "dashboard_threads_before": d["threads_before"], "dashboard_threads": d["threads"],
-            "dashboard_years": d["years"], "dashboard_load": f"{d['load'][0]:.1f}"}
+            "dashboard_years": d["years"], "dashboard_load": f"{d['load'][0]:.1f}",
+            "dashboard_rate_ratio": f"{figures[most]['rate'] / figures[least]['rate']:.2f}",
+            "dashboard_most": f"{most:,}"}
 
 
 def template_section():

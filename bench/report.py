@@ -9,6 +9,7 @@ import statistics
 import string
 from pathlib import Path
 
+from bench.dashboard_flood import section_values as dashboard_values
 from bench.scale import scale_table
 
 TEMPLATE = Path(__file__).resolve().parent / "BENCHMARKS.template.md"
@@ -231,5 +232,6 @@ def render(results, args, settings):
         "default_wall": f"{median_run(c['one_defaults'])['seconds']:.2f}",
         "tuned_wall": f"{one['seconds']:.2f}",
         "cpu_factor": f"{1 / cpu_gain:.2f}", "wall_factor": f"{1 / wall_gain:.2f}",
+        **dashboard_values(results["dashboard"], results["date"]),
     }
     return string.Template(TEMPLATE.read_text()).substitute(values)
