@@ -296,9 +296,10 @@ class StatsCache:
     (device, inode, type and mode, size, mtime and ctime in ns) changed, or it is one that
     changed just before it was read (RACY_NS); the files are merged again only when one was
     read again or the end offsets changed. So a request the files have not changed for costs
-    four stat calls and no read, and a flood of them the same; what it answers is what
-    collect_stats would answer at that moment. One request reads and merges at a time: the
-    ones waiting then find it done."""
+    four stat calls and no read, and a flood of them the same. It answers what collect_stats
+    would answer at that moment, except for a file rewritten under the same mark (see
+    RACY_NS), whose new contents show up to RACY_REREAD_NS late. One request reads and merges
+    at a time: the ones waiting then find it done."""
 
     def __init__(self, folder):
         self.folder = folder
