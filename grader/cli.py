@@ -70,6 +70,14 @@ def main(argv=None):
         print("autograde.py: no Docker engine answers (`docker info` fails): start Docker, or "
               "grade natively without --docker and --image.", file=sys.stderr)
         return 2
+    if args.image is not None:
+        try:
+            harness.docker("image", "inspect", args.image)
+        except harness.DockerError:
+            print(f"autograde.py: there is no Docker image {args.image}: build this project's "
+                  "with `docker build . -t p7` in its folder, or name another with --image.",
+                  file=sys.stderr)
+            return 2
     if args.batch:
         from .batch import grade_class
         return grade_class(Path(args.batch), args, checks_to_run)
