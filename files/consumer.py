@@ -38,12 +38,14 @@ import gc
 import json
 import math
 import multiprocessing
+import stat
 import tempfile
 import time
 
 from google.protobuf.message import DecodeError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.partitioner.default import murmur2
 
 from report_pb2 import Report
 
@@ -65,10 +67,12 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 MONTH_OF_KEY = {name.encode("utf-8"): name for name in MONTHS}  # a message's key -> its month
 MONTH_DIGITS = {name: f"{number:02d}" for number, name in enumerate(MONTHS, 1)}
 STAT_KEYS = ("count", "sum", "avg", "end", "start")
-# A partition holds only some months, so its stream can legitimately skip ~11 months. A date
-# further ahead than this is a suspect, held back until CONFIRMATIONS later readings agree.
-MAX_GAP = datetime.timedelta(days=400)
-CONFIRMATIONS = 2
+# Readings of other dates than the one the stream carries next are held back until the stream
+# decides them (DateFilter). A run of this many consecutive dates among them is the stream
+# itself: one more than the three foreign readings that can never decide anything, however they
+# are dated. MAX_HELD dates held without such a run (days keep going missing) count the first.
+HOLD_LIMIT = 4
+MAX_HELD = 8
 FILE_MODE = 0o644
 # While it catches up on a backlog a consumer saves each partition file at most this often, and
 # at most once per SAVE_COST_FACTOR times as long as the last save took (files of thousands of
@@ -93,9 +97,6 @@ PROBE_SEC = 5
 PROBE_TIMEOUT_MS = 5000
 ACK_WAIT_SEC = 5
 CLOSE_TIMEOUT_SEC = 3
-# How long a restart waits for the workers of a consumer.py that was killed to finish their
-# last batch and let go of its partitions' locks.
-DEAD_OWNER_WAIT_SEC = 30
 
 # The Kafka clients' settings, as data (bench/ reads and varies them).
 CONSUMER_CONFIG = {  # the stats workers
@@ -146,6 +147,10 @@ class CheckpointError(ConsumerError):
 
 class BrokerUnavailable(ConsumerError):
     """No Kafka broker answers at BROKER, or it did not take what we produced."""
+
+
+class LockBusy(ConsumerError):
+    """Another process keeps a file's lock."""
 
 
 class MalformedMessage(Exception):
@@ -275,14 +280,42 @@ def fresh_partition(partition_num):
     return {"partition": partition_num, "offset": 0}
 
 
-def read_json(path, remedy):
-    """A JSON file we keep; one that does not parse is refused, never overwritten."""
+def open_regular(path, flags=os.O_RDONLY):
+    """A descriptor of `path`, refused with CheckpointError unless it is a regular file. Opened
+    without blocking: open() of a FIFO would otherwise wait for a writer for ever, deaf to
+    Ctrl-C and SIGTERM."""
     try:
-        with open(path) as f:
+        fd = os.open(path, flags | os.O_NONBLOCK)
+    except OSError as err:
+        raise CheckpointError(f"cannot open {path}: {err.strerror or err}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise CheckpointError(f"{path} is not a regular file but {file_kind(mode)}; it was "
+                              "left untouched: remove it")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def file_kind(mode):
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "something else"
+
+
+def read_json(path, remedy):
+    """A JSON file we keep; one that does not parse, or is no regular file, is refused, never
+    overwritten."""
+    with os.fdopen(open_regular(path)) as f:
+        try:
             return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err}); it was left untouched: "
-                              f"{remedy}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            why = "nested too deeply" if isinstance(err, RecursionError) else err
+            raise CheckpointError(f"{path} is not valid JSON ({why}); it was left untouched: "
+                                  f"{remedy}") from None
 
 
 def load_partition(partition_num, out_dir):
@@ -386,9 +419,12 @@ def lock_files(paths):
 
 
 def open_lock(lock_path, create):
-    flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    """The lock file's descriptor (None when it is missing and `create` is false). Opened
+    without blocking and refused unless it is a regular file: a FIFO or a device there is no
+    lock of ours."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | (os.O_CREAT if create else 0)
     try:
-        return os.open(lock_path, flags, FILE_MODE)
+        fd = os.open(lock_path, flags, FILE_MODE)
     except FileNotFoundError:
         return None
     except OSError as err:
@@ -396,29 +432,35 @@ def open_lock(lock_path, create):
             raise ConsumerError(f"{lock_path} is a symbolic link; it was left untouched: "
                                 "remove it") from None
         raise ConsumerError(f"cannot open {lock_path}: {err.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ConsumerError(f"{lock_path} is not a regular file but {file_kind(mode)}; it was "
+                            "left untouched: remove it")
+    return fd
 
 
 def take_lock(fd, path):
-    """The lock, or ConsumerError naming the process that keeps it. A consumer.py killed with
-    kill -9 leaves its workers finishing their last batch (they get SIGTERM as it dies) with the
-    lock they inherited: a restart waits for them instead of being refused."""
-    deadline = None
+    """The lock, or LockBusy naming the running process that keeps it. A consumer.py killed
+    with kill -9 leaves its workers finishing their last batch with the lock they inherited
+    (they stop by themselves: die_with_parent): a restart waits for them, however long they
+    take, instead of being refused. Ctrl-C or SIGTERM ends the wait (the early handlers)."""
+    said_so = False
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             owner = lock_owner(fd)
-        if process_alive(owner) or (deadline and time.monotonic() > deadline):
-            raise ConsumerError(f"{os.path.basename(path)} in {os.path.dirname(path)} is kept by "
-                                f"process {owner}" + (", which is still running"
-                                                      if process_alive(owner) else
-                                                      "'s workers, which did not stop"))
-        if deadline is None:
-            deadline = time.monotonic() + DEAD_OWNER_WAIT_SEC
+        if process_alive(owner):
+            raise LockBusy(f"{os.path.basename(path)} in {os.path.dirname(path)} is kept by "
+                           f"process {owner}, which is still running: stop that one first, or "
+                           "use another --dir")
+        if not said_so:
             print(f"consumer: {os.path.basename(path)} is still kept by the workers of process "
                   f"{owner}, which has exited: waiting for them to finish their last batch",
                   file=sys.stderr, flush=True)
+            said_so = True
         time.sleep(0.1)
 
 
@@ -524,77 +566,119 @@ def update_stats(data, month, date, degrees):
 class DateFilter:
     """Which valid readings of one partition are counted (README: "How exactly-once works here").
 
-    A reading not after `newest` is a duplicate. One within MAX_GAP after it is counted (the fast
-    path, in apply_messages). Any other, or the first of an empty partition, is a suspect: it and
-    the readings after it are held back, not counted, until the next CONFIRMATIONS readings newer
-    than `newest` (copies of the suspect aside) decide it. One of them between `newest` and the
-    suspect rejects it (the stream carries on below it); all of them after it accept it (a genuine
-    jump, e.g. retention deleted older data). The checkpoint stays at the suspect meanwhile."""
+    The stream's next date is known: the day after `newest`, the newest date counted, or after
+    a month's last day the first day of the partition's next month (`expected`). A reading not
+    after `newest` is a duplicate or a replay. One of the expected date is counted (the fast
+    path, in apply_messages) and rejects whatever is held: the stream went on below it. Any
+    other newer date, or any date of an empty partition, is held back, not counted. A held
+    reading followed, later among the held ones, by the HOLD_LIMIT - 1 dates the stream carries
+    after it, one after the other, starts a genuine gap or the partition: it is counted, the
+    ones held before it are skipped and the ones after it judged again, in their order. Where
+    days keep going missing no such run forms; then MAX_HELD dates held count the first held
+    reading. The checkpoint stays at the first held reading, so a restart re-reads and
+    re-decides them the same way."""
 
-    def __init__(self, partition_num, newest, who):
+    def __init__(self, partition_num, newest, who, months):
         self.partition_num = partition_num
         self.who = who
+        self.months = months  # the months this partition carries
         self.newest = newest  # the newest date counted, "" if none
-        self.limit = ""       # readings up to this date are counted at once ("": none)
-        self.suspect = None   # (offset, month, date, degrees) held back
-        self.held = []        # the readings after the suspect that are newer than `newest`
-        self.confirmations = 0
+        self.expected = date_after(newest, months) if newest else ""
+        self.held = []        # (offset, month, date, degrees), in order
 
     def checkpoint(self, position):
         """The offset partition-N.json may say: never past a reading not yet decided."""
-        return self.suspect[0] if self.suspect else position
+        return self.held[0][0] if self.held else position
 
     def judge(self, offset, month, date, degrees):
         """A valid reading newer than `newest` that the fast path did not take: returns the
         readings to count now, in order (updating `newest`)."""
-        if self.suspect is None:
-            self.limit = plausible_limit(self.newest)
-            if date <= self.limit:
-                self.newest = date
-                return [(month, date, degrees)]
-            self.suspect = (offset, month, date, degrees)
-            self.limit = ""  # everything goes through judge() until it is decided
-            why = (f"more than {MAX_GAP.days} days after {self.newest}, the newest date counted"
-                   if self.newest else "the first date of this partition")
-            log(self.who, f"partition {self.partition_num} offset {offset}: holding back date "
-                          f"{date} ({why}) until the next readings confirm it")
-            return []
+        if date == self.expected:
+            for held_offset, _, held_date, _ in self.held:
+                log(self.who, f"partition {self.partition_num} offset {held_offset}: skipped "
+                              f"date {held_date}: the stream went on with {date}, the date "
+                              f"after {self.newest}")
+            self.held = []
+            self.newest, self.expected = date, date_after(date, self.months)
+            return [(month, date, degrees)]
         self.held.append((offset, month, date, degrees))
-        suspect_date = self.suspect[2]
-        if date == suspect_date:
-            return []  # a copy of the suspect says nothing about it
-        self.confirmations += 1
-        if date > suspect_date and self.confirmations < CONFIRMATIONS:
-            return []
-        return self.decide(accepted=date > suspect_date)
+        if len(self.held) == 1:
+            why = (f"the date after {self.newest} is {self.expected or 'none'}" if self.newest
+                   else "the first date of this partition")
+            log(self.who, f"partition {self.partition_num} offset {offset}: holding back date "
+                          f"{date} ({why}) until the next readings decide it")
+        first = self.start_of_run()
+        if first is None:
+            if len({held[2] for held in self.held}) < MAX_HELD:
+                return []
+            first = 0
+        return self.count_held(first)
 
-    def decide(self, accepted):
-        suspect, held = self.suspect, self.held
-        self.suspect, self.held, self.confirmations = None, [], 0
-        offset, month, date, degrees = suspect
-        counted = []
-        if accepted:
-            log(self.who, f"partition {self.partition_num} offset {offset}: counted date {date}, "
-                          "held back until now: the next readings go on after it")
-            self.newest = date
-            counted.append((month, date, degrees))
-        else:
-            log(self.who, f"partition {self.partition_num} offset {offset}: skipped date {date}: "
-                          "the next readings go on before it (newest counted: "
-                          f"{self.newest or 'none'})")
-        for reading in held:
+    def start_of_run(self):
+        """The index of the first held reading that the next HOLD_LIMIT - 1 dates follow among
+        the held ones, each later than the one before it; None if there is none."""
+        for start, (_, _, date, _) in enumerate(self.held):
+            length = 1
+            for _, _, later, _ in self.held[start + 1:]:
+                if later == date_after(date, self.months):
+                    date, length = later, length + 1
+                    if length == HOLD_LIMIT:
+                        return start
+        return None
+
+    def count_held(self, index):
+        """Count held reading `index`; the ones held before it are skipped (the stream starts
+        after them), the ones after it are judged again, in order. So no held reading is ever
+        older than a counted one, and the checkpoint at the first held one never passes a
+        reading that counts."""
+        earlier, (offset, month, date, degrees), later = (
+            self.held[:index], self.held[index], self.held[index + 1:])
+        for skipped_offset, _, skipped_date, _ in earlier:
+            log(self.who, f"partition {self.partition_num} offset {skipped_offset}: skipped "
+                          f"date {skipped_date}: the stream goes on from {date}, which came "
+                          "after it")
+        log(self.who, f"partition {self.partition_num} offset {offset}: counted date {date}, "
+                      "held back until now: the stream goes on after it")
+        self.held = []
+        self.newest, self.expected = date, date_after(date, self.months)
+        counted = [(month, date, degrees)]
+        for reading in later:
             if reading[2] > self.newest:
                 counted.extend(self.judge(*reading))
         return counted
 
 
-def plausible_limit(newest):
-    if not newest:
+def partition_months(partition_num, partition_count):
+    """The months whose key Kafka's default partitioner (murmur2, as producer.py and any plain
+    producer use it) puts in this partition; every month when it puts none there. A producer
+    that places months otherwise loses nothing: its month changes are decided as gaps."""
+    months = frozenset(name for name in MONTHS
+                       if (murmur2(name.encode()) & 0x7FFFFFFF) % partition_count
+                       == partition_num)
+    return months or frozenset(MONTHS)
+
+
+NEXT_DAY_IN_MONTH = {f"{day:02d}": f"{day + 1:02d}" for day in range(1, 28)}
+
+
+def date_after(date, months):
+    """The date a partition carrying `months` holds after `date`; "" after 9999-12-31. The
+    first line answers all but the last days of a month: it runs for every message."""
+    following = NEXT_DAY_IN_MONTH.get(date[8:])
+    if following is not None:
+        return date[:8] + following
+    day = datetime.date.fromisoformat(date)
+    if day == datetime.date.max:
         return ""
-    try:
-        return (datetime.date.fromisoformat(newest) + MAX_GAP).isoformat()
-    except OverflowError:
-        return "9999-12-31"
+    tomorrow = day + datetime.timedelta(days=1)
+    if tomorrow.month == day.month:
+        return tomorrow.isoformat()
+    for ahead in range(1, 13):  # the partition's next month, this year or the next
+        index = day.month - 1 + ahead
+        if MONTHS[index % 12] in months:
+            year = day.year + index // 12
+            return f"{year:04d}-{index % 12 + 1:02d}-01" if year <= datetime.MAXYEAR else ""
+    return ""
 
 
 def say_sum_not_finite(partition_nums, dates, month, date, degrees):
@@ -620,8 +704,8 @@ def apply_messages(data, dates, messages, partition_nums, on_counted=None):
                 older += 1
                 first_older = first_older if first_older is not None else message.offset
             continue
-        if date <= dates.limit:  # the fast path: the stream going on as usual
-            dates.newest = date
+        if date == dates.expected and not dates.held:  # the fast path: the stream going on
+            dates.newest, dates.expected = date, date_after(date, dates.months)
             if update_stats(data, month, date, degrees):
                 if on_counted is not None:
                     on_counted(date, degrees)
@@ -748,7 +832,8 @@ def consume(partition_nums_to_consume, max_iterations, out_dir=OUT_DIR, birthday
         partitions = {n: load_partition(n, out_dir) for n in partition_nums_to_consume}
         seek_to_checkpoints(consumer, partitions, out_dir, partition_nums_to_consume)
         # After the seek: a file set aside there must not leave its dates behind.
-        dates = {n: DateFilter(n, last_date(data), partition_nums_to_consume)
+        dates = {n: DateFilter(n, last_date(data), partition_nums_to_consume,
+                               partition_months(n, partition_count))
                  for n, data in partitions.items()}
         log(partition_nums_to_consume, "resuming at offsets "
             + ", ".join(f"{n}:{partitions[n]['offset']}" for n in partition_nums_to_consume))
@@ -968,13 +1053,16 @@ def guarded(who, job, *args):
 
 
 def die_with_parent():
-    """A worker must not outlive a consumer.py that was killed: a restarted one would then
-    write the same partition files twice over. Linux tells us at once (PR_SET_PDEATHSIG)."""
+    """A worker stops by itself, after its current batch, when the consumer.py that started it
+    is killed: a restart waits for its locks. Linux sends SIGTERM then (PR_SET_PDEATHSIG); a
+    parent that died before this asked for it is noticed here."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: the worker stops when its round ends or at Ctrl-C
+    if os.getppid() != multiprocessing.parent_process().pid:
+        request_stop(signal.SIGTERM, None)
 
 
 def worker_main(partition_nums, max_iterations, out_dir, birthday):
@@ -1116,9 +1204,13 @@ def main(argv=None):
         # Held until we exit, across both rounds; the forked workers inherit them.
         locks = lock_files(paths)
     except ConsumerError as err:
-        log(partition_nums, f"error: {err}: stop that one first, or use another --dir")
+        log(partition_nums, f"error: {err}")
         return 1
-    birthday_lock = keep_birthdays(args.dir, partition_nums) if args.birthday else None
+    try:
+        birthday_lock = keep_birthdays(args.dir, partition_nums) if args.birthday else None
+    except ConsumerError as err:
+        log(partition_nums, f"error: {err}")
+        return 1
     if args.reset:
         if birthday_lock and not args.partitions:
             paths.append(os.path.join(args.dir, BIRTHDAY_FILE))
@@ -1145,7 +1237,7 @@ def keep_birthdays(out_dir, partition_nums):
     folder legitimately (consumer.py 0 1 and 2 3); the second one's workers still publish."""
     try:
         return lock_files([os.path.join(out_dir, BIRTHDAY_FILE)])
-    except ConsumerError as err:
+    except LockBusy as err:
         log(partition_nums, f"{err}: this run keeps no birthday.json (its workers still "
                             "publish the birthday readings, which that process takes in)")
         return None

@@ -30,6 +30,7 @@ except KeyboardInterrupt:
 import argparse
 import json
 import math
+import stat
 import time
 
 import matplotlib
@@ -65,6 +66,17 @@ def partition_path(folder, partition_num):
     return os.path.join(folder, f"partition-{partition_num}.json")
 
 
+def read_json(path):
+    """A partition file's JSON. Opened without blocking and refused (OSError) unless it is a
+    regular file: open() of a FIFO would wait for a writer for ever, deaf to Ctrl-C."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd) as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("it is not a regular file")
+        os.set_blocking(fd, True)
+        return json.load(f)
+
+
 def find_month(folder, month):
     """The path of the partition file holding `month`, and that month's {year: stats} dict."""
     missing = 0
@@ -72,12 +84,11 @@ def find_month(folder, month):
     for n in range(PARTITIONS):
         path = partition_path(folder, n)
         try:
-            with open(path) as f:
-                data = json.load(f)
+            data = read_json(path)
         except FileNotFoundError:
             missing += 1
             continue
-        except (OSError, UnicodeDecodeError, ValueError) as err:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
             # Half-written by a consumer that does not write atomically, or edited by hand.
             unreadable = unreadable or f"{path} could not be read ({err})"
             continue

@@ -161,21 +161,22 @@ def test_malformed_messages_are_logged_and_skipped(run_program, tmp_path):
         (b"January", report_bytes("1990-01-01", 20.0)),
         (b"January", b"\xff\xff not a protobuf"),           # offset 1
         (b"Smarch", report_bytes("1990-01-02", 21.0)),      # offset 2: not a month
-        (b"January", report_bytes("1990-02-03", 22.0)),     # offset 3: key and date disagree
-        (None, report_bytes("1990-01-04", 23.0)),           # offset 4: no key
-        (b"January", report_bytes("1990-01-05", 25.0)),
-        (b"January", report_bytes("1990-01-05", 99.0)),     # duplicate
-        (b"January", report_bytes("1990-01-06", 27.0)),
+        (b"January", report_bytes("1990-02-02", 22.0)),     # offset 3: key and date disagree
+        (None, report_bytes("1990-01-02", 23.0)),           # offset 4: no key
+        (b"January", report_bytes("1990-01-02", 25.0)),
+        (b"January", report_bytes("1990-01-02", 99.0)),     # duplicate
+        (b"January", report_bytes("1990-01-03", 27.0)),
+        (b"January", report_bytes("1990-01-04", 29.0)),
     ])
     consumer = consume_until_caught_up(run_program, tmp_path, [1])
     for offset in (1, 2, 3, 4):
         assert f"offset {offset}: skipped a malformed message" in consumer.stderr
     assert "Traceback" not in consumer.stderr
     data = load(tmp_path / "partition-1.json")
-    assert data["offset"] == 8
+    assert data["offset"] == 9
     january = data["January"]["1990"]
-    assert (january["count"], january["start"], january["end"]) == (3, "1990-01-01", "1990-01-06")
-    assert january["sum"] == pytest.approx(72.0) and january["avg"] == pytest.approx(24.0)
+    assert (january["count"], january["start"], january["end"]) == (4, "1990-01-01", "1990-01-04")
+    assert january["sum"] == pytest.approx(101.0) and january["avg"] == pytest.approx(25.25)
     assert_exact(tmp_path, [1])
 
 

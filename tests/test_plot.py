@@ -218,6 +218,24 @@ def test_no_data_yet_is_exit_1_in_one_sentence(run_program, tmp_path):
     assert not (tmp_path / (PNG + ".tmp")).exists()
 
 
+def test_a_fifo_or_a_folder_named_like_a_partition_file_is_refused_at_once(run_program,
+                                                                          tmp_path):
+    # open() of a FIFO waits for a writer for ever; plot.py must not.
+    os.mkfifo(tmp_path / "partition-0.json")
+    (tmp_path / "partition-1.json").mkdir()
+    code, plot = plot_once(run_program, tmp_path)
+    assert code == 1, plot.stderr
+    line = assert_one_clean_sentence(plot.stderr)
+    assert "partition-0.json could not be read (it is not a regular file)" in line, line
+
+
+def test_a_deeply_nested_partition_file_is_unreadable_not_a_crash(run_program, tmp_path):
+    (tmp_path / "partition-0.json").write_text("[" * 200_000 + "]" * 200_000)
+    code, plot = plot_once(run_program, tmp_path)
+    assert code == 1
+    assert "partition-0.json could not be read" in assert_one_clean_sentence(plot.stderr)
+
+
 @pytest.mark.parametrize("args", [["--month", "Smarch"], ["--month", ""], ["--month", "13"],
                                   ["--interval", "0"], ["--interval", "nan"]])
 def test_bad_options_are_usage_errors(run_program, tmp_path, args):

@@ -4,10 +4,13 @@ KafkaProducer into a recreated topic."""
 
 import json
 import os
+import random
 import resource
 import signal
+import stat
 import subprocess
 import sys
+import time
 
 import pytest
 from kafka import KafkaProducer
@@ -64,16 +67,18 @@ def send_january_then_count(run_program, folder, dates, decision, expected):
 
 def test_the_issues_poison_dates_cost_no_reading(run_program, tmp_path):
     fresh_topic()
-    sent = send(reports("December", "1990-12-01", "2999-12-31", "1990-12-02", "1990-12-03")
-                + reports("May", "1990-05-01", "1990-W20-1", "1990-05-02", "1990-05-03"))
-    december, may = sent[0][0], sent[4][0]
+    sent = send(reports("December", "1990-12-01", "2999-12-31", "1990-12-02", "1990-12-03",
+                        "1990-12-04")
+                + reports("May", "1990-05-01", "1990-W20-1", "1990-05-02", "1990-05-03",
+                          "1990-05-04"))
+    december, may = sent[0][0], sent[5][0]
     assert december != may, "the reproduction needs the two months in two partitions"
     consumer = consume_until_caught_up(run_program, tmp_path, [december, may])
     assert counted_dates(year_stats(tmp_path, december, "December", "1990")) == \
-        (3, "1990-12-01", "1990-12-03")
+        (4, "1990-12-01", "1990-12-04")
     assert "2999" not in load(tmp_path / f"partition-{december}.json")["December"]
-    assert counted_dates(year_stats(tmp_path, may, "May", "1990")) == (3, "1990-05-01",
-                                                                       "1990-05-03")
+    assert counted_dates(year_stats(tmp_path, may, "May", "1990")) == (4, "1990-05-01",
+                                                                       "1990-05-04")
     assert f"partition {december} offset 1: skipped date 2999-12-31" in consumer.stderr
     assert f"partition {may} offset 1: skipped a malformed message: date '1990-W20-1'" \
         in consumer.stderr
@@ -83,36 +88,36 @@ def test_the_issues_poison_dates_cost_no_reading(run_program, tmp_path):
 
 def test_a_genuine_jump_is_held_then_counted(run_program, tmp_path):
     fresh_topic()
-    send(reports("January", "1990-01-01", "1990-01-02", "1990-01-03", "1995-01-01",
-                 "1995-01-02"), partition=1)
+    send(reports("January", "1990-01-01", "1990-01-02", "1990-01-03", "1990-01-04",
+                 "1995-01-01", "1995-01-02"), partition=1)
     consumer = run_program("consumer.py", "1", "--dir", tmp_path)
     wait_until(lambda: "holding back date 1995-01-01" in consumer.stderr
                and counted_dates(year_stats(tmp_path, 1, "January", "1990") or
-                                 {"count": 0, "start": "", "end": ""})[0] == 3, 60,
+                                 {"count": 0, "start": "", "end": ""})[0] == 4, 60,
                "1990 to be counted and 1995-01-01 held back")
     assert consumer.stop() == 0, consumer.stderr
     # One reading after the jump is not yet enough: the checkpoint waits at the held date.
     held = load(tmp_path / "partition-1.json")
-    assert held["offset"] == 3 and "1995" not in held["January"], held
+    assert held["offset"] == 4 and "1995" not in held["January"], held
     assert_exact(tmp_path, [1])
 
-    send_january_then_count(run_program, tmp_path, ["1995-01-03"],
-                            "offset 3: counted date 1995-01-01", (3, "1995-01-01", "1995-01-03"))
+    send_january_then_count(run_program, tmp_path, ["1995-01-03", "1995-01-04"],
+                            "offset 4: counted date 1995-01-01", (4, "1995-01-01", "1995-01-04"))
 
 
 def test_kill_9_while_a_poison_is_held_stays_exact(run_program, tmp_path):
     fresh_topic()
-    send(reports("January", "1990-01-01", "1990-01-02", "1990-01-03", "2999-01-01",
-                 "2999-01-01", "1990-01-03"), partition=1)
+    send(reports("January", "1990-01-01", "1990-01-02", "1990-01-03", "1990-01-04",
+                 "2999-01-01", "2999-01-01", "1990-01-04"), partition=1)
     consumer = run_program("consumer.py", "1", "--dir", tmp_path)
     wait_until(lambda: "holding back date 2999-01-01" in consumer.stderr
-               and offsets_in(tmp_path, [1])[1] == 3, 60, "the poison to be held back")
+               and offsets_in(tmp_path, [1])[1] == 4, 60, "the poison to be held back")
     consumer.process.send_signal(signal.SIGKILL)
     consumer.wait()
     assert_exact(tmp_path, [1])
 
-    send_january_then_count(run_program, tmp_path, ["1990-01-04", "1990-01-05"],
-                            "offset 3: skipped date 2999-01-01", (5, "1990-01-01", "1990-01-05"))
+    send_january_then_count(run_program, tmp_path, ["1990-01-05", "1990-01-06"],
+                            "offset 4: skipped date 2999-01-01", (6, "1990-01-01", "1990-01-06"))
 
 
 def test_poison_in_a_live_stream_costs_no_real_reading(run_program, tmp_path):
@@ -277,6 +282,89 @@ def test_a_killed_two_round_owner_does_not_lock_out_its_restart(run_program, pro
     assert_exact(tmp_path, range(4))
 
 
+def test_special_files_are_refused_at_once_in_one_sentence(run_program, some_topic, tmp_path):
+    # A FIFO as a partition file used to block consumer.py in open() for ever, deaf to SIGTERM;
+    # a FIFO or a device as a lock file ended in a traceback from ftruncate.
+    cases = [("partition-0.json", os.mkfifo, "is not a regular file but a FIFO"),
+             ("partition-0.json", os.mkdir, "is not a regular file but a folder"),
+             ("partition-0.json.lock", os.mkfifo, "is not a regular file but a FIFO"),
+             ("partition-0.json.lock", lambda path: os.mknod(path, 0o600 | stat.S_IFCHR,
+                                                              os.makedev(1, 3)),
+              "is not a regular file but a character device")]
+    for number, (name, make, complaint) in enumerate(cases):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        make(folder / name)
+        consumer = run_program("consumer.py", "0", "--dir", folder)
+        assert consumer.wait(timeout=60) == 1, name
+        line = assert_one_clean_sentence(consumer.stderr)
+        assert f"{folder / name} {complaint}" in line, line
+        assert "stop that one first" not in line, line  # nobody else keeps it
+
+
+def test_a_partition_file_nested_too_deeply_is_refused(run_program, some_topic, tmp_path):
+    assert_checkpoint_refused(run_program, tmp_path, "nested too deeply",
+                              "[" * 200_000 + "]" * 200_000)
+
+
+def test_ten_kill_9s_of_the_main_process_never_lock_out_the_restart(run_program,
+                                                                    start_producer, tmp_path):
+    """kill -9 of consumer.py's main process alone, ten times, each followed at once by a
+    restart: the orphaned workers stop by themselves, the restart waits for them and is never
+    refused, and the files stay exact."""
+    rng = random.Random(10)
+    producer = start_producer(seed=4, delay=0)  # a backlog: big batches, long saves
+    owner = run_program("consumer.py", "--dir", tmp_path, "--birthday", "1990-03-15")
+    for _ in range(10):
+        progress = sum(offsets_in(tmp_path, range(4)).values())
+        wait_until(lambda: sum(offsets_in(tmp_path, range(4)).values()) > progress
+                   or not owner.running(), 60, "the consumer to make progress")
+        time.sleep(rng.uniform(0, 3))  # any moment: mid-batch, mid-save, between the rounds
+        assert owner.running(), owner.stderr
+        os.kill(owner.pid, signal.SIGKILL)  # the parent only, as `kill -9 PID` does
+        owner.wait()
+        owner = run_program("consumer.py", "--dir", tmp_path, "--birthday", "1990-03-15")
+        wait_until(lambda: owner.stderr.count("resuming at offsets") == 2
+                   or not owner.running(), 120, "the restarted owner's two workers")
+        assert owner.running(), owner.stderr
+    assert producer.stop() == 0, producer.stderr
+    wait_until(lambda: caught_up(tmp_path, range(4)), 120, "the last owner to catch up")
+    assert owner.stop() == 0, owner.stderr
+    assert_exact(tmp_path, range(4))
+
+
+def test_a_restart_waits_as_long_as_the_killed_owners_workers_live(run_program, produce,
+                                                                   tmp_path):
+    """A worker of a killed consumer.py that takes long to stop (here: stopped with SIGSTOP for
+    longer than any fixed wait) keeps its partitions; the restart waits for it, not refused."""
+    produce(2000)
+    owner = run_program("consumer.py", "--dir", tmp_path)
+    wait_until(lambda: owner.stderr.count("resuming at offsets") == 2, 60, "the two workers")
+    workers = subprocess.run(["pgrep", "-P", str(owner.pid)], capture_output=True,
+                             text=True).stdout.split()
+    assert len(workers) == 2, workers
+    os.kill(int(workers[0]), signal.SIGSTOP)
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    restarted = run_program("consumer.py", "--dir", tmp_path)
+    try:
+        wait_until(lambda: "waiting for them to finish" in restarted.stderr, 60,
+                   "the restart to say it waits")
+        started = time.monotonic()
+        wait_until(lambda: time.monotonic() - started > 35 or not restarted.running(), 60,
+                   "35 s of waiting")
+        assert restarted.running(), restarted.stderr
+        assert restarted.stderr.count("waiting for them to finish") == 1, restarted.stderr
+    finally:
+        os.kill(int(workers[0]), signal.SIGCONT)
+    wait_until(lambda: restarted.stderr.count("resuming at offsets") == 2
+               or not restarted.running(), 90, "the restart's two workers")
+    assert restarted.running(), restarted.stderr
+    wait_until(lambda: caught_up(tmp_path, range(4)), 120, "the restart to catch up")
+    assert restarted.stop() == 0, restarted.stderr
+    assert_exact(tmp_path, range(4))
+
+
 def test_symbolic_links_are_never_written_through(run_program, tmp_path):
     fresh_topic()
     victim = tmp_path / "victim.txt"
@@ -290,8 +378,9 @@ def test_symbolic_links_are_never_written_through(run_program, tmp_path):
     os.symlink(victim, tmp_path / "partition-1.json.lock")
     consumer = run_program("consumer.py", "1", "--dir", tmp_path)
     assert consumer.wait(timeout=60) == 1
-    assert "partition-1.json.lock is a symbolic link" in assert_one_clean_sentence(
-        consumer.stderr)
+    line = assert_one_clean_sentence(consumer.stderr)
+    assert "partition-1.json.lock is a symbolic link" in line
+    assert "stop that one first" not in line, line  # nobody else keeps it
     assert victim.read_text() == "precious\n"
     assert not (tmp_path / "partition-1.json").exists()
 

@@ -16,6 +16,7 @@ import time
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 # The oracle's rules are its own; waiting with a deadline is the tooling's one way.
 from tools.harness import wait_until  # noqa: F401  (p7check.wait_until, for its users)
@@ -25,14 +26,17 @@ PARTITIONS = 4
 MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
                "September", "October", "November", "December"]
 # The date rule (README, "How exactly-once works here"), restated here on purpose: a reading is
-# valid with a real YYYY-MM-DD date of its key's month and a finite number of degrees. A date
-# more than MAX_GAP_DAYS after the newest counted one (or the first of a partition) is decided
-# by the next CONFIRMATIONS valid readings newer than that and not equal to it: counted if all
-# are after it, skipped as soon as one falls between. A counted reading whose degrees would make
-# its month and year's sum infinite adds nothing but moves that year's `end` to its date.
+# valid with a real YYYY-MM-DD date of its key's month and a finite number of degrees. In a
+# partition the stream's next date is the day after the newest counted one, or after a month's
+# last day the first day of the partition's next month (the months Kafka's default partitioner
+# puts there). A reading of that date is counted and rejects whatever is held; a newer one of any
+# other date is held. The first held reading that the next HOLD_LIMIT - 1 dates follow, in order
+# among the held ones, is counted, the ones held before it skipped and the ones after it judged
+# again; failing that, MAX_HELD distinct dates held count the first held one. A counted reading whose degrees would make its
+# month and year's sum infinite adds nothing but moves that year's `end` to its date.
 DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-MAX_GAP_DAYS = 400
-CONFIRMATIONS = 2
+HOLD_LIMIT = 4
+MAX_HELD = 8
 
 
 def bootstrap():
@@ -154,45 +158,85 @@ def valid_reading(record):
 
 
 class Undecided(Exception):
-    """A far-ahead date before the stop offset that the topic cannot decide yet."""
+    """Readings before the stop offset that are still held: a file's offset never passes one."""
+
+
+def partition_months(partition, partitions=PARTITIONS):
+    """The months whose key Kafka's default partitioner puts in `partition` (every month when
+    it puts none there)."""
+    months = {name for name in MONTH_NAMES
+              if (murmur2(name.encode()) & 0x7FFFFFFF) % partitions == partition}
+    return months or set(MONTH_NAMES)
+
+
+def date_after(date, months):
+    """The date a partition of `months` carries after `date`; "" when none can follow."""
+    day = datetime.date.fromisoformat(date)
+    if day == datetime.date.max:
+        return ""
+    tomorrow = day + datetime.timedelta(days=1)
+    if tomorrow.month == day.month:
+        return tomorrow.isoformat()
+    year, month = day.year, day.month
+    while True:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if MONTH_NAMES[month - 1] in months:
+            return f"{year:04d}-{month:02d}-01" if year <= 9999 else ""
 
 
 def counted_readings(records, stop_offset=None):
     """(month, date, degrees) of the records of one partition that count, among those before
-    stop_offset (default: all); the records after it are read only to decide far-ahead dates.
-    Raises Undecided for a far-ahead date before stop_offset that nothing decides yet."""
-    valid = [(record.offset, reading) for record in records
-             for reading in [valid_reading(record)] if reading]
-    newest = ""
-    for i, (offset, (month, date, degrees)) in enumerate(valid):
-        if stop_offset is not None and offset >= stop_offset:
-            return
+    stop_offset (default: all). All the records are read: a reading before stop_offset may be
+    decided by later ones, as the consumer decided it with what it had read. Raises Undecided
+    when a reading before stop_offset is still held at the end."""
+    months = partition_months(records[0].partition) if records else set()
+    to_judge = [(record.offset, reading) for record in records
+                for reading in [valid_reading(record)] if reading]
+    newest, held = "", []
+    while to_judge:
+        offset, (month, date, degrees) = to_judge.pop(0)
         if date <= newest:
             continue
-        if newest and date <= _days_after(newest, MAX_GAP_DAYS):
-            newest = date
-            yield month, date, degrees
+        if newest and date == date_after(newest, months):
+            held, newest = [], date
+            if stop_offset is None or offset < stop_offset:
+                yield month, date, degrees
             continue
-        later = [d for _, (_, d, _) in valid[i + 1:] if d > newest and d != date]
-        deciding = later[:CONFIRMATIONS]
-        if any(d < date for d in deciding):
-            continue
-        if len(deciding) < CONFIRMATIONS:
-            raise Undecided(f"offset {offset}: date {date} is not decided yet")
-        newest = date
-        yield month, date, degrees
+        held.append((offset, (month, date, degrees)))
+        first = _start_of_run([reading[1] for _, reading in held], months)
+        if first is None and len({reading[1] for _, reading in held}) >= MAX_HELD:
+            first = 0
+        if first is not None:
+            # The ones held before it are skipped; the ones after it are judged again.
+            (counted_offset, counted), later = held[first], held[first + 1:]
+            held, newest = [], counted[1]
+            if stop_offset is None or counted_offset < stop_offset:
+                yield counted
+            to_judge[:0] = later
+    if held and stop_offset is not None and held[0][0] < stop_offset:
+        raise Undecided(f"offset {held[0][0]}: date {held[0][1][1]} is still held back")
 
 
-def _days_after(date, days):
-    try:
-        return (datetime.date.fromisoformat(date) + datetime.timedelta(days=days)).isoformat()
-    except OverflowError:
-        return "9999-12-31"
+def _start_of_run(dates, months):
+    """The index of the first date that the next HOLD_LIMIT - 1 dates of the partition follow,
+    each somewhere after the one before it in `dates`; None if none is."""
+    for start in range(len(dates)):
+        run, position = [dates[start]], start
+        while len(run) < HOLD_LIMIT:
+            wanted = date_after(run[-1], months)
+            later = [i for i in range(position + 1, len(dates)) if dates[i] == wanted]
+            if not later:
+                break
+            run.append(wanted)
+            position = later[0]
+        if len(run) == HOLD_LIMIT:
+            return start
+    return None
 
 
 def expected_stats(records, stop_offset=None):
-    """What partition-N.json must say after the records before stop_offset, duplicates and
-    far-ahead dates the records after them reject dropped."""
+    """What partition-N.json must say after the records before stop_offset: duplicates, older
+    dates and the readings the date rule rejected dropped."""
     stats = {}
     for month, date, degrees in counted_readings(records, stop_offset):
         year = stats.setdefault(month, {}).setdefault(
@@ -229,13 +273,6 @@ def stats_mismatches(data, expected):
                         abs(got[key] - want[key]) > 1e-6 * max(1.0, abs(want[key])):
                     problems.append(f"{month} {year} {key}: {got.get(key)!r} != {want[key]!r}")
     return problems
-
-
-def records_with_lookahead(partition, offset, timeout=60):
-    """The records of one partition from 0 up to its end now (at least up to `offset`): the
-    consumer decided far-ahead dates before `offset` with the records after them."""
-    end = end_offsets([partition])[partition]
-    return read_partition(partition, max(offset, end), timeout=timeout)
 
 
 def partition_offsets(folder, partitions=range(PARTITIONS)):
@@ -279,11 +316,15 @@ def check_partition_file(path, partition, timeout=60):
     offset = data.get("offset")
     if not isinstance(offset, int):
         return offset, problems + [f"offset {offset!r} is not an integer"]
-    records = records_with_lookahead(partition, offset, timeout)
+    end = end_offsets([partition])[partition]
+    if offset > end:
+        return offset, problems + [f"offset {offset} is beyond the partition's end ({end})"]
+    records = read_partition(partition, end, timeout=timeout)  # the later ones decide too
     try:
         expected = expected_stats(records, offset)
     except Undecided as err:
-        return offset, problems + [f"the file's offset {offset} is past an undecided {err}"]
+        return offset, problems + [f"the file's offset {offset} is past a reading that the "
+                                   f"date rule still holds back ({err})"]
     return offset, problems + stats_mismatches(data, expected)
 
 
@@ -291,7 +332,7 @@ def expected_birthdays(birthday, partition_offsets):
     """What birthday.json must say when the partitions were counted up to these offsets."""
     expected = {"birthday": birthday}
     for partition, offset in partition_offsets.items():
-        records = records_with_lookahead(partition, offset)
+        records = read_partition(partition, end_offsets([partition])[partition])
         for _, date, degrees in counted_readings(records, offset):
             if date[5:] == birthday[5:]:
                 expected[date[:4]] = degrees

@@ -4,6 +4,7 @@ The records are kafka-python's own ConsumerRecord values, as poll() returns them
 is checked against tools/p7check.py, the independent oracle, over random streams: the consumer
 (fed in random batches, restarted from its own checkpoints) and the oracle must agree."""
 
+import datetime
 import json
 import math
 import random
@@ -115,9 +116,14 @@ def test_a_checkpoint_that_is_no_object_is_refused():
 
 # ---------------------------------------------------------------- apply_messages
 
-def apply(messages, data=None, newest=None):
-    data = data or consumer.fresh_partition(0)
-    dates = consumer.DateFilter(0, consumer.last_date(data) if newest is None else newest, WHO)
+def date_filter(partition, newest):
+    return consumer.DateFilter(partition, newest, WHO, consumer.partition_months(partition, 4))
+
+
+def apply(messages, data=None, newest=None, partition=0):
+    """apply_messages on a partition (default 0: March, August, September)."""
+    data = data or consumer.fresh_partition(partition)
+    dates = date_filter(partition, consumer.last_date(data) if newest is None else newest)
     counted = []
     consumer.apply_messages(data, dates, messages, WHO,
                             lambda date, degrees: counted.append(date))
@@ -139,18 +145,35 @@ def test_duplicates_count_once_and_malformed_messages_are_logged(capsys):
 def test_a_far_future_date_is_held_back_then_skipped():
     messages = [reading(0, "1990-12-01"), reading(1, "2999-12-31"), reading(2, "1990-12-02"),
                 reading(3, "1990-12-03")]
-    data, dates, counted = apply(messages, newest="1990-11-30")
+    data, dates, counted = apply(messages, newest="1990-11-30", partition=2)  # December's
     assert counted == ["1990-12-01", "1990-12-02", "1990-12-03"]
     assert dates.checkpoint(4) == 4
 
 
-def test_a_genuine_jump_is_counted_once_confirmed_and_held_until_then():
+def test_a_genuine_jump_is_counted_once_the_stream_goes_on_after_it():
     data, dates, counted = apply([reading(0, "1990-05-01"), reading(1, "2005-05-01")],
-                                 newest="1990-04-30")
+                                 newest="1990-04-30", partition=3)  # May's
     assert counted == ["1990-05-01"] and dates.checkpoint(2) == 1  # 2005 is still undecided
     consumer.apply_messages(data, dates, [reading(2, "2005-05-02"), reading(3, "2005-05-03")],
                             WHO)
-    assert data["May"]["2005"]["count"] == 3 and dates.checkpoint(4) == 4
+    assert "2005" not in data["May"] and dates.checkpoint(4) == 1
+    consumer.apply_messages(data, dates, [reading(4, "2005-05-04")], WHO)
+    assert data["May"]["2005"]["count"] == 4 and dates.checkpoint(5) == 5
+
+
+def test_the_expected_date_rejects_everything_held(capsys):
+    data, dates, counted = apply([reading(0, "1990-05-01"), reading(1, "1990-05-09"),
+                                  reading(2, "1990-05-10"), reading(3, "1990-05-11"),
+                                  reading(4, "1990-05-02")], newest="1990-04-30", partition=3)
+    assert counted == ["1990-05-01", "1990-05-02"] and dates.checkpoint(5) == 5
+    assert capsys.readouterr().err.count("the stream went on with 1990-05-02") == 3
+
+
+def test_a_month_change_is_the_fast_path():
+    # Partition 3 carries May, October and November: after May 31 comes October 1.
+    data, dates, counted = apply([reading(0, "1990-10-01"), reading(1, "1990-10-02")],
+                                 newest="1990-05-31", partition=3)
+    assert counted == ["1990-10-01", "1990-10-02"] and not dates.held
 
 
 def test_hot_and_cold_readings_count_like_any_other():
@@ -164,19 +187,20 @@ def test_hot_and_cold_readings_count_like_any_other():
 
 
 def test_a_sum_that_would_be_infinite_is_refused_and_the_file_stays_strict_json(capsys):
-    messages = [reading(0, "2000-07-01", 1e308), reading(1, "2000-07-02", 1e308),
-                reading(2, "2000-07-03", 50.0), reading(3, "2000-07-03", 9.0),  # a duplicate
-                reading(4, "2000-08-01", 1e308), reading(5, "2000-08-02", -1e308)]
-    data, dates, counted = apply(messages)
-    assert counted == ["2000-07-01", "2000-07-03", "2000-08-01", "2000-08-02"]
-    assert data["July"]["2000"] == {"count": 2, "sum": 1e308 + 50.0, "avg": (1e308 + 50.0) / 2,
-                                    "start": "2000-07-01", "end": "2000-07-03"}
-    assert data["August"]["2000"]["sum"] == 0.0
+    readings = [("2000-07-01", 1e308), ("2000-07-02", 1e308), ("2000-07-03", 50.0),
+                ("2000-07-03", 9.0), ("2000-07-04", -1e308), ("2000-07-05", 2.0)]
+    messages = [reading(offset, date, degrees, partition=1)  # July's partition
+                for offset, (date, degrees) in enumerate(readings)]
+    data, dates, counted = apply(messages, partition=1)
+    assert counted == ["2000-07-01", "2000-07-03", "2000-07-04", "2000-07-05"]
+    assert data["July"]["2000"] == {"count": 4, "sum": 1e308 + 50.0 - 1e308 + 2.0,
+                                    "avg": (1e308 + 50.0 - 1e308 + 2.0) / 4,
+                                    "start": "2000-07-01", "end": "2000-07-05"}
     err = capsys.readouterr().err
     assert err.count("would no longer be a finite number") == 1 and "2000-07-02" in err
     text = consumer.json_text(data)
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the file"))
-    assert consumer.checkpoint_problem(json.loads(text), 0) is None
+    assert consumer.checkpoint_problem(json.loads(text), 1) is None
     assert p7check.stats_mismatches(data, p7check.expected_stats(messages)) == []
 
 
@@ -221,12 +245,12 @@ def random_stream(rng, length):
     return messages
 
 
-def consume_in_batches(rng, messages):
+def consume_in_batches(rng, messages, partition=0):
     """consumer.py's loop without Kafka: random batches, saved after some of them (consumer.py
     skips checkpoints while it catches up), sometimes a restart from the file as last saved."""
-    data = consumer.fresh_partition(0)
+    data = consumer.fresh_partition(partition)
     saved = consumer.json_text(data)
-    dates = consumer.DateFilter(0, "", WHO)
+    dates = date_filter(partition, "")
     position = 0
     while position < len(messages):
         size = rng.randrange(1, 12)
@@ -238,7 +262,7 @@ def consume_in_batches(rng, messages):
             saved = consumer.json_text(data)
         if rng.random() < 0.2:  # a kill: what survives is the file as last saved
             data = json.loads(saved)
-            dates = consumer.DateFilter(0, consumer.last_date(data), WHO)
+            dates = date_filter(partition, consumer.last_date(data))
             position = data["offset"]
     return json.loads(saved if rng.random() < 0.5 else consumer.json_text(data))
 
@@ -340,3 +364,92 @@ def test_a_forgotten_partition_is_not_saved_when_stopping(tmp_path, clock):
     checkpoints.forget(0)  # its stats ran ahead of its offset (consume(): publisher stopped)
     checkpoints.save_due(everything=True)
     assert saved_offset(tmp_path, 0) is None
+
+
+# ---------------------------------------------------------------- the date rule's promise
+
+FOREIGN = 4242.4242  # the degrees of an injected reading: a sum that holds one shows it
+
+def real_stream(rng, partition, length):
+    """The dates a partition carries from the first day of one of its months on, one after
+    the other, 5% of them twice (the generator's duplicates)."""
+    months = sorted(p7check.partition_months(partition), key=consumer.MONTHS.index)
+    date = f"{rng.randrange(1990, 2100)}-{consumer.MONTHS.index(rng.choice(months)) + 1:02d}-01"
+    dates = []
+    while len(dates) < length:
+        dates.append(date)
+        if rng.random() < 0.05:
+            dates.append(date)
+        date = p7check.date_after(date, months)
+    return dates
+
+
+def foreign_date(rng, real, position, months):
+    """A date for a reading injected before real[position], as an attacker or a broken producer
+    would send it: far ahead, a little ahead, a real date to come, behind, a month's first or
+    last day, anything. Never one it cannot be told from: the date the stream carries next at
+    that position, or one the stream would have carried just before its very first date."""
+    seen = real[:position]
+    newest = max(seen, default="")
+    coming = [date for date in real[position:] if date > newest]
+    day = datetime.date.fromisoformat(rng.choice(real))
+    while True:
+        kind = rng.randrange(6)
+        if kind == 0:
+            candidate = f"{rng.choice([2999, 5000, 9999])}-{rng.randrange(1, 13):02d}-01"
+        elif kind == 1:
+            candidate = (day + datetime.timedelta(days=rng.randrange(-400, 400))).isoformat()
+        elif kind == 2 and coming:
+            candidate = rng.choice(coming[:12])
+        elif kind == 3 and seen:
+            candidate = rng.choice(seen)
+        elif kind == 4:
+            candidate = f"{day.year + rng.randrange(-1, 2)}-{rng.randrange(1, 13):02d}-01"
+        else:
+            candidate = (day.replace(day=1) - datetime.timedelta(days=1)).isoformat()
+        if candidate not in coming[:1] and "0000" < candidate[:4] \
+                and p7check.date_after(candidate, months) != real[0]:
+            return candidate
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_up_to_three_foreign_readings_cost_no_real_reading_and_count_nowhere(seed, capsys):
+    rng = random.Random(seed)
+    partition = rng.randrange(4)
+    months = p7check.partition_months(partition)
+    real = real_stream(rng, partition, rng.randrange(8, 60))
+    # Foreign readings anywhere before the last HOLD_LIMIT real ones (those decide the last
+    # of them), adjacent ones too; the batches and restarts of consume_in_batches straddle them.
+    positions = sorted(rng.randrange(len(real) - consumer.HOLD_LIMIT + 1)
+                       for _ in range(rng.randrange(4)))
+    stream, real_offsets = [], set()
+    for index, date in enumerate(real + [None]):
+        for _ in range(positions.count(index)):
+            stream.append((foreign_date(rng, real, index, months), FOREIGN))
+        if date is not None:
+            real_offsets.add(len(stream))
+            stream.append((date, rng.uniform(-30.0, 100.0)))
+    messages = [reading(offset, date, degrees, partition=partition)
+                for offset, (date, degrees) in enumerate(stream)]
+
+    data = consume_in_batches(rng, messages, partition)
+    # A last restart from the file as saved, to the end of the stream.
+    dates = date_filter(partition, consumer.last_date(data))
+    consumer.apply_messages(data, dates, messages[data["offset"]:], WHO)
+    data["offset"] = dates.checkpoint(len(messages))
+    assert data["offset"] == len(messages), "readings are still held back"
+    # Each real date once, with its first reading; nothing foreign.
+    expected, seen = {}, set()
+    for offset in sorted(real_offsets):
+        date, degrees = stream[offset]
+        if date not in seen:
+            seen.add(date)
+            year = expected.setdefault(consumer.MONTHS[int(date[5:7]) - 1], {}).setdefault(
+                date[:4], {"count": 0, "sum": 0.0, "start": date})
+            year["count"] += 1
+            year["sum"] += degrees
+            year["avg"] = year["sum"] / year["count"]
+            year["end"] = date
+    assert p7check.stats_mismatches(data, expected) == []
+    # The oracle's own copy of the rule says the same.
+    assert p7check.stats_mismatches(data, p7check.expected_stats(messages)) == []

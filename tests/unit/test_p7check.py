@@ -40,11 +40,23 @@ def test_what_is_not_a_reading_is_no_reading(key, value):
 
 
 def test_counted_readings_drop_duplicates_and_a_rejected_poison():
-    dates = ["1990-05-01", "1990-05-01", "2999-05-31", "1990-05-02", "1990-05-03"]
+    dates = ["1990-05-01", "1990-05-01", "2999-05-31", "1990-05-02", "1990-05-03",
+             "1990-05-04", "2999-05-30", "1990-05-05"]
     records = [record(b"May", Report(date=d, degrees=1.0).SerializeToString(), offset=n)
                for n, d in enumerate(dates)]
     counted = [date for _, date, _ in p7check.counted_readings(records)]
-    assert counted == ["1990-05-01", "1990-05-02", "1990-05-03"]
+    assert counted == ["1990-05-01", "1990-05-02", "1990-05-03", "1990-05-04", "1990-05-05"]
+    with pytest.raises(p7check.Undecided):  # 05-01 waits for the next three dates
+        list(p7check.counted_readings(records[:5], stop_offset=5))
+
+
+def test_a_partitions_next_month_follows_its_last_day():
+    months = p7check.partition_months(3)  # May, October, November
+    assert months == {"May", "October", "November"}
+    assert p7check.date_after("1990-05-31", months) == "1990-10-01"
+    assert p7check.date_after("1990-11-30", months) == "1991-05-01"
+    assert p7check.date_after("1992-02-28", {"February"}) == "1992-02-29"
+    assert p7check.date_after("9999-12-31", months) == ""
 
 
 @pytest.mark.parametrize("degrees", [250.5, -250.25, 1e6, 1e308])
@@ -54,9 +66,10 @@ def test_any_finite_number_of_degrees_is_a_reading(degrees):
 
 
 def test_a_reading_that_would_make_a_sum_infinite_adds_nothing_but_its_end():
-    readings = [("1990-05-01", 1e308), ("1990-05-02", 1e308), ("1990-05-03", 2.0)]
+    readings = [("1990-05-01", 1e308), ("1990-05-02", 1e308), ("1990-05-03", 2.0),
+                ("1990-05-04", 3.0)]
     records = [record(b"May", Report(date=d, degrees=t).SerializeToString(), offset=n)
                for n, (d, t) in enumerate(readings)]
     may = p7check.expected_stats(records)["May"]["1990"]
-    assert (may["count"], may["sum"], may["end"]) == (2, 1e308 + 2.0, "1990-05-03")
+    assert (may["count"], may["sum"], may["end"]) == (3, 1e308 + 2.0 + 3.0, "1990-05-04")
     assert p7check.expected_stats(records, 2)["May"]["1990"]["end"] == "1990-05-02"
