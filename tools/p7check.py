@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 import time
 
@@ -275,15 +276,25 @@ def stats_mismatches(data, expected):
     return problems
 
 
+def load_json(path):
+    """A JSON file's content. Opened without blocking, and OSError unless it is a regular file:
+    open() of a FIFO would wait for a writer for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd) as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        os.set_blocking(fd, True)
+        return json.load(f)
+
+
 def partition_offsets(folder, partitions=range(PARTITIONS)):
     """{partition: checkpoint offset} of the partition files in `folder`; -1 for a file that is
     missing or unreadable (not written yet)."""
     offsets = {}
     for n in partitions:
         try:
-            with open(os.path.join(folder, f"partition-{n}.json")) as f:
-                offsets[n] = json.load(f)["offset"]
-        except (OSError, ValueError, KeyError, TypeError):
+            offsets[n] = load_json(os.path.join(folder, f"partition-{n}.json"))["offset"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             offsets[n] = -1
     return offsets
 
@@ -308,8 +319,7 @@ def missing_days(ends, first="1990-01-01"):
 def check_partition_file(path, partition, timeout=60):
     """Compare one partition file with the topic; returns (offset, list of problems).
     `timeout`: for reading the partition (millions of records take longer than a minute)."""
-    with open(path) as f:
-        data = json.load(f)
+    data = load_json(path)
     problems = []
     if data.get("partition") != partition:
         problems.append(f"partition key {data.get('partition')!r} != {partition}")
