@@ -786,40 +786,65 @@ function fillTable(id, rows) {
   document.querySelector("#" + id + " tbody").replaceWith(body);
 }
 
+// Tick spacing of 1, 2 or 5 times a power of ten: about five ticks over the range.
+function niceStep(rough) {
+  const power = Math.pow(10, Math.floor(Math.log10(rough)));
+  const fraction = rough / power;
+  return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * power;
+}
+
+function tickText(value, step) {
+  if (Math.abs(value) >= 1e6) return value.toExponential(1);
+  return value.toFixed(Math.min(6, Math.max(0, -Math.floor(Math.log10(step)))));
+}
+
+// Bars start at zero: up for a positive average, down for a negative one, all on one scale.
+// Halves of the values are used for the range, so that it stays finite up to 1e308.
 function drawChart(month, years) {
   const svg = document.getElementById("chart");
   const width = svg.width.baseVal.value, height = svg.height.baseVal.value;
-  const left = 40, bottom = 20, top = 10;
+  const left = 64, bottom = 20, top = 10;
   const points = Object.keys(years).sort().map(y => [y, years[y].avg]);
   const chart = document.createElementNS(SVG, "g");
-  const top_value = Math.max(1, ...points.map(p => Math.abs(p[1])));
-  const scale = (height - bottom - top) / top_value;
-  const step = points.length ? (width - left) / points.length : 0;
-  const axis = document.createElementNS(SVG, "line");
-  axis.setAttribute("x1", left); axis.setAttribute("x2", width);
-  axis.setAttribute("y1", height - bottom); axis.setAttribute("y2", height - bottom);
-  chart.appendChild(axis);
-  const label = (x, y, text, anchor) => {
+  const step = niceStep(Math.max(0.5, Math.max(0, ...points.map(p => p[1] / 2))
+                                      - Math.min(0, ...points.map(p => p[1] / 2))) / 2.5);
+  const low = Math.floor(Math.min(0, ...points.map(p => p[1])) / step) * step;
+  const high = Math.max(low + step, Math.ceil(Math.max(0, ...points.map(p => p[1])) / step) * step);
+  const scale = (height - bottom - top) / (high / 2 - low / 2);
+  const y = value => top + (high / 2 - value / 2) * scale;
+  const line = (x1, y1, x2, y2, id) => {
+    const l = document.createElementNS(SVG, "line");
+    l.setAttribute("x1", x1); l.setAttribute("y1", y1);
+    l.setAttribute("x2", x2); l.setAttribute("y2", y2);
+    if (id) l.setAttribute("id", id);
+    chart.appendChild(l);
+  };
+  const label = (x, at, text, anchor) => {
     const t = document.createElementNS(SVG, "text");
-    t.setAttribute("x", x); t.setAttribute("y", y);
+    t.setAttribute("x", x); t.setAttribute("y", at);
     t.setAttribute("text-anchor", anchor); t.textContent = text;
     chart.appendChild(t);
+    return t;
   };
-  label(left - 4, top + 8, top_value.toFixed(0) + "\\u00b0F", "end");
-  label(left - 4, height - bottom, "0", "end");
+  for (let i = 0, value = low; value <= high + step / 2 && i < 25; i++, value = low + i * step) {
+    line(left - 3, y(value), left, y(value));
+    label(left - 6, y(value) + 4, tickText(value, step) + "\u00b0F", "end").classList.add("tick");
+  }
+  line(left, top, left, y(low));
+  line(left, y(0), width, y(0), "zero");  // the bars' baseline
+  const barStep = points.length ? (width - left) / points.length : 0;
   const every = Math.max(1, Math.ceil(points.length / 20));  // year labels that do not overlap
   points.forEach(([year, avg], i) => {
     const bar = document.createElementNS(SVG, "rect");
-    const h = Math.abs(avg) * scale;
-    bar.setAttribute("x", left + i * step + step * 0.1);
-    bar.setAttribute("width", Math.max(1, step * 0.8));
-    bar.setAttribute("y", height - bottom - h);
-    bar.setAttribute("height", h);
+    bar.setAttribute("x", left + i * barStep + barStep * 0.1);
+    bar.setAttribute("width", Math.max(1, barStep * 0.8));
+    bar.setAttribute("y", Math.min(y(avg), y(0)));
+    bar.setAttribute("height", Math.abs(y(avg) - y(0)));
     const tip = document.createElementNS(SVG, "title");
     tip.textContent = year + ": " + avg.toFixed(1);
     bar.appendChild(tip);
     chart.appendChild(bar);
-    if (i % every === 0) label(left + (i + 0.5) * step, height - 5, year, "middle");
+    if (i % every === 0) label(left + (i + 0.5) * barStep, height - 5, year, "middle");
   });
   if (!points.length) label(width / 2, height / 2, "no " + month + " data yet", "middle");
   svg.replaceChildren(chart);

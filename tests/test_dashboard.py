@@ -171,6 +171,40 @@ def test_without_a_broker_it_serves_the_files_quickly_with_null_offsets(run_prog
     assert "dashboard: stopped" in program.stdout and not program.stderr
 
 
+def test_a_negative_average_is_a_bar_down_from_zero_on_a_scale_with_negative_ticks(
+        dashboard_alone, tmp_path):
+    averages = {"1990": -5.0, "1991": 10.0, "1992": -12.5, "1993": 0.25}
+    january = {year: {"count": 31, "sum": avg * 31, "avg": avg, "start": f"{year}-01-01",
+                      "end": f"{year}-01-31"} for year, avg in averages.items()}
+    (tmp_path / "partition-2.json").write_text(
+        json.dumps({"partition": 2, "offset": 124, "January": january}))
+    _, port = dashboard_alone(tmp_path)
+    browser = Chromium(f"http://localhost:{port}/", tmp_path)
+    try:
+        wait_until(lambda: len(browser.evaluate(JANUARY_ROWS)) == len(averages), 30,
+                   "January's rows on the page")
+        bars = browser.evaluate("[...document.querySelectorAll('#chart rect')]"
+                                ".map(r => [r.y.baseVal.value, r.height.baseVal.value])")
+        zero = browser.evaluate("document.getElementById('zero').y1.baseVal.value")
+        ticks = browser.evaluate("[...document.querySelectorAll('#chart text.tick')]"
+                                 ".map(t => t.textContent)")
+        browser.screenshot(tmp_path / "negative.png")
+    finally:
+        browser.close()
+    assert len(bars) == len(averages)
+    for (top, height), avg in zip(bars, averages.values()):
+        if avg < 0:
+            assert abs(top - zero) < 0.01 and height > 0, (avg, top, height, zero)  # goes down
+        else:
+            assert abs(top + height - zero) < 0.01, (avg, top, height, zero)  # stands on zero
+    tallest = max(height for _, height in bars)
+    for (_, height), avg in zip(bars, averages.values()):  # one scale for all bars
+        assert abs(height / tallest - abs(avg) / 12.5) < 0.01
+    values = [float(tick.rstrip("\u00b0F")) for tick in ticks]
+    assert min(values) <= -12.5 and max(values) >= 10 and 0 in values, ticks
+    assert len(values) >= 4 and values == sorted(values), ticks
+
+
 @pytest.mark.parametrize("args, env, complaint", [
     (["--port", "0"], {}, "--port must be between 1 and 65535"),
     (["--port", "x"], {}, "invalid int value"),
