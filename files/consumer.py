@@ -288,13 +288,18 @@ def open_regular(path, flags=os.O_RDONLY):
         fd = os.open(path, flags | os.O_NONBLOCK)
     except OSError as err:
         raise CheckpointError(f"cannot open {path}: {err.strerror or err}") from None
+    refuse_unless_regular(fd, path, CheckpointError)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def refuse_unless_regular(fd, path, error):
+    """Close `fd` and raise `error` naming `path` unless it is a regular file."""
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise CheckpointError(f"{path} is not a regular file but {file_kind(mode)}; it was "
-                              "left untouched: remove it")
-    os.set_blocking(fd, True)
-    return fd
+        raise error(f"{path} is not a regular file but {file_kind(mode)}; it was left "
+                    "untouched: remove it")
 
 
 def file_kind(mode):
@@ -432,11 +437,7 @@ def open_lock(lock_path, create):
             raise ConsumerError(f"{lock_path} is a symbolic link; it was left untouched: "
                                 "remove it") from None
         raise ConsumerError(f"cannot open {lock_path}: {err.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise ConsumerError(f"{lock_path} is not a regular file but {file_kind(mode)}; it was "
-                            "left untouched: remove it")
+    refuse_unless_regular(fd, lock_path, ConsumerError)
     return fd
 
 
