@@ -35,10 +35,10 @@ MUTANTS = {
         9, ("did not parse", ".tmp", "rename"), "9"),
     "seeks_to_zero_on_restart": Mutant(
         (("consumer.py", SEEK, "        consumer.seek(tp, 0)\n"),),
-        11, ("before the saved offset", "seek to its offset"), "11"),
+        11, ("messages before the saved offsets", "seek to its offset"), "11"),
     "never_seeks": Mutant(
         (("consumer.py", SEEK, ""),),
-        11, ("missed messages after the saved offset", "seek"), "11"),
+        11, ("miss messages after the saved offsets", "without a seek"), "11"),
     "offset_saved_before_its_batch_is_counted": Mutant(
         (("consumer.py", "            data = partitions[tp.partition]\n",
           "            data = partitions[tp.partition]\n"
