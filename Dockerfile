@@ -2,9 +2,10 @@
 #   docker build . -t p7
 #   docker run -d -p 9092:9092 -v ./files:/files --name=p7 p7
 #   docker exec -it p7 python3 /files/producer.py
+# Without -v the programs run from the image's own copy of files/ (the last step).
 # Kafka comes the way the native path gets it: broker/launcher.py resolves broker/pom.xml from
 # Maven Central (version: broker/kafka-version) into its jar cache. Maven runs only in the
-# build stage; the final image carries the jars, a JRE and the Python packages, nothing else.
+# build stage; the final image carries the jars, a JRE, the Python packages and the programs.
 
 # ---- what both stages share: Debian's Java 17 runtime
 FROM python:3.11-slim-bookworm AS runtime
@@ -20,7 +21,7 @@ RUN apt-get update \
 COPY broker/kafka-version broker/pom.xml broker/launcher.py /opt/p7/broker/
 RUN python3 /opt/p7/broker/launcher.py fetch
 
-# ---- the image: the JRE, the runtime pins, the jars and the launcher with its config
+# ---- the image: the JRE, the runtime pins, the jars, the launcher with its config, the programs
 FROM runtime
 COPY requirements.txt /opt/p7/requirements.txt
 RUN pip install --no-cache-dir -r /opt/p7/requirements.txt
@@ -38,4 +39,12 @@ ENV P7_LISTEN_HOST=0.0.0.0 \
     P7_BROKER_STATE=/var/lib/p7-kafka
 # 8544: files/dashboard.py (`docker run -p 8544:8544`), listening on P7_LISTEN_HOST as well.
 EXPOSE 9092 8544
+
+# The programs, last, so that editing one rebuilds only this small layer. A container started
+# without a mount runs them from here and they write their outputs next to themselves, into the
+# container's own layer (kept across docker stop and start, gone with docker rm); with
+# `-v ./files:/files` the user's folder shadows the copy. .dockerignore keeps the committed
+# sample outputs and any run's leftovers out: a consumer in a fresh container must find no
+# partition file, or it would seek the new topic to a sample's offset.
+COPY files/ /files/
 CMD ["python3", "/opt/p7/broker/launcher.py", "start", "--foreground"]

@@ -2,15 +2,21 @@
 engine; .ci/run runs both).
 
 The image is built from the repository's Dockerfile as it is, with the README's own command, and
-the README's Docker section is gone through on a temporary copy of files/. Host-side checks
+the README's Docker section is gone through on a temporary copy of files/; a container without
+any mount goes through the programs the image carries itself. Host-side checks
 (tools/p7check.py) reach the broker through the port the container publishes, so on a machine
 whose engine runs in a network namespace of its own (../shared/docker/engine.sh) this runs
 inside it: `nsenter --net=/run/netns/dk make docker-test`.
 """
 
+import ast
+import fnmatch
+import hashlib
+import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 from kafka import KafkaAdminClient
@@ -24,7 +30,15 @@ IMAGE = "p7"                      # the README's tag: `docker build . -t p7`
 README_PORT = 9092                # the README's `-p 9092:9092`
 DASHBOARD_PORT = 8544             # and `-p 8544:8544`
 TIMEOUT = 120
+WEATHER_DELAY_SEC = "0.002"     # about 500 days a second: decades within a test
 PRODUCER_PATTERN = "/files/produce[r].py"   # [r]: the shell that looks must not match itself
+DEBUG_LINES = 20
+# What the image's /files must hold: every program and what they import or read.
+PROGRAMS = ("producer.py", "consumer.py", "debug.py", "plot.py", "weather.py", "report_pb2.py",
+            "report.proto", "dashboard.py")
+# What it must not: the programs' outputs (the committed samples among them) and what a run
+# leaves next to them (locks, temporary and set-aside files, bytecode).
+LEFTOVER_PATTERNS = OUTPUT_PATTERNS + ("*.lock", "*.stale-*")
 
 
 def copy_of_files(folder):
@@ -36,7 +50,15 @@ def copy_of_files(folder):
 
 
 @pytest.fixture(scope="session")
-def image():
+def programs_at_build():
+    """{program: sha256} of files/ as the image's build takes it (`image` builds right after), so
+    that an edit made while the tests run is not taken for a stale image."""
+    return {name: hashlib.sha256((ROOT / "files" / name).read_bytes()).hexdigest()
+            for name in PROGRAMS}
+
+
+@pytest.fixture(scope="session")
+def image(programs_at_build):
     """`docker build . -t p7`, once per run."""
     harness.build_image(ROOT, IMAGE)
     return IMAGE
@@ -50,13 +72,33 @@ def user_container(image, tmp_path_factory):
     container = harness.Container(f"p7-docker-test-{harness.unique_suffix()}", image,
                                   copy_of_files(folder), host_port=README_PORT,
                                   also_published=(DASHBOARD_PORT,))
-    os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{README_PORT}"  # p7check reads it
+    yield from running(container, README_PORT)
+
+
+def running(container, port):
+    """Run `container` until the generator is closed, its broker answering on localhost:PORT
+    for p7check (KAFKA_BOOTSTRAP set meanwhile, put back after); removed at the end."""
+    saved = os.environ.get("KAFKA_BOOTSTRAP")
+    os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # p7check reads it
     try:
         container.run()
         wait_for_broker(container)
         yield container
     finally:
         container.remove()
+        if saved is None:
+            os.environ.pop("KAFKA_BOOTSTRAP", None)
+        else:
+            os.environ["KAFKA_BOOTSTRAP"] = saved
+
+
+def start_producer_in_background(container):
+    """`docker exec -d p7 python3 /files/producer.py`, fast; returns once it sent 2000."""
+    run("docker", "exec", "-d", "-e", f"WEATHER_DELAY_SEC={WEATHER_DELAY_SEC}",
+        container.name, "python3", "/files/producer.py")
+    p7check.wait_until(lambda: sum(p7check.end_offsets().values()) >= 2000, TIMEOUT,
+                       "2000 messages from the producer in the background")
+    assert producer_running(container)
 
 
 def wait_for_broker(container, timeout=120):
@@ -91,20 +133,102 @@ def partition_offset(folder, n):
     return p7check.partition_offsets(folder, [n])[n]
 
 
+def leftovers(names):
+    """The names (paths inside /files) that are outputs or a run's leftovers."""
+    return sorted(name for name in names
+                  if any(fnmatch.fnmatch(part, pattern) for part in name.split("/")
+                         for pattern in LEFTOVER_PATTERNS))
+
+
+def read_back(container, name):
+    """/files/NAME of the container as its programs see it, read with `docker exec cat` (the way
+    to the files of a container without a mount); None while there is no such file."""
+    done = subprocess.run(["docker", "exec", container.name, "cat", f"/files/{name}"],
+                          capture_output=True, timeout=harness.DOCKER_TIMEOUT)
+    if done.returncode != 0:
+        container.require_running()  # a dead container is not a missing file
+        return None
+    return done.stdout
+
+
+def offset_in(container, n):
+    """partition-N.json's offset in the container's /files; -1 while it is missing or unreadable."""
+    if container.files_dir is not None:
+        return partition_offset(container.files_dir, n)
+    try:
+        return json.loads(read_back(container, f"partition-{n}.json"))["offset"]
+    except (TypeError, ValueError, KeyError):
+        return -1
+
+
 def wait_caught_up(container, program, partitions, timeout=TIMEOUT):
     """Until every partition file has reached the topic's end as it was when we asked."""
     ends = p7check.end_offsets(partitions)
-    p7check.wait_until(lambda: all(partition_offset(container.files_dir, n) >= ends[n] > 0
-                                   for n in partitions) or not program.running(), timeout,
-                       f"partition files {partitions} to reach {ends}")
+    # Without a mount every look is a docker exec per file: look less often.
+    interval = 0.1 if container.files_dir is not None else 1
+    p7check.wait_until(lambda: all(offset_in(container, n) >= ends[n] > 0 for n in partitions)
+                       or not program.running(), timeout,
+                       f"partition files {partitions} to reach {ends}", interval=interval)
     assert program.running(), program.stderr
 
 
 def assert_exact(container, partitions):
-    for n in partitions:
-        offset, problems = p7check.check_partition_file(container.files_dir
-                                                        / f"partition-{n}.json", n)
-        assert offset > 0 and not problems, f"partition-{n}.json at {offset}: {problems[:3]}"
+    """Each partition file against the topic (p7check's oracle). A container without a mount has
+    its files copied out with `docker exec cat` first; a missing file fails either way."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for n in partitions:
+            path = local_file(container, f"partition-{n}.json", scratch)
+            offset, problems = p7check.check_partition_file(path, n)
+            assert offset > 0 and not problems, f"partition-{n}.json at {offset}: {problems[:3]}"
+
+
+def local_file(container, name, scratch):
+    """A path on this machine holding the container's /files/NAME: the mounted folder's own
+    file, or a copy read back into `scratch` (none there when the container has no such file)."""
+    if container.files_dir is not None:
+        return container.files_dir / name
+    path = os.path.join(scratch, name)
+    data = read_back(container, name)
+    if data is not None:
+        with open(path, "wb") as f:
+            f.write(data)
+    return path
+
+
+def consume_0_2_until_caught_up(container, tmp_path):
+    """`consumer.py 0 2` until its files reach the topic's end, then SIGTERM: exit 0."""
+    consumer = container.program("consumer.py", ["0", "2"], logs(tmp_path))
+    try:
+        wait_caught_up(container, consumer, [0, 2])
+        assert consumer.stop() == 0, consumer.stderr
+    finally:
+        consumer.kill()
+    return consumer
+
+
+def assert_debug_prints_new_messages(container, tmp_path):
+    """`docker exec -it p7 python3 /files/debug.py` while the producer runs: dicts of messages
+    newer than its start, each one in the topic."""
+    before = p7check.end_offsets()
+    debug = container.program("debug.py", [], logs(tmp_path))
+    try:
+        p7check.wait_until(lambda: debug.stdout.count("\n") >= DEBUG_LINES
+                           or not debug.running(), TIMEOUT, f"{DEBUG_LINES} lines of debug.py")
+        assert debug.stop() == 0, debug.stderr
+    finally:
+        debug.kill()
+    printed = [ast.literal_eval(line) for line in debug.stdout.splitlines() if line.strip()]
+    assert len(printed) >= DEBUG_LINES
+    ends = p7check.end_offsets()
+    in_topic = {}
+    for n in range(p7check.PARTITIONS):
+        for record in p7check.read_partition(n, ends[n]):
+            in_topic[(n, *p7check.decode(record))] = record.offset
+    for line in printed:
+        assert list(line) == ["partition", "key", "date", "degrees"], line
+        offset = in_topic.get((line["partition"], line["key"], line["date"], line["degrees"]))
+        assert offset is not None, f"{line} is not in the topic"
+        assert offset >= before[line["partition"]], f"{line} is older than debug.py"
 
 
 def producer_running(container):

@@ -4,7 +4,6 @@ The tests run in file order and share one container (the README's p7, under a un
 each step builds on what the one before left, as a user's session does.
 """
 
-import ast
 import json
 import shutil
 import sys
@@ -15,12 +14,11 @@ import pytest
 from kafka import KafkaAdminClient
 
 from tools import p7check
-from conftest import (DASHBOARD_PORT, ROOT, TIMEOUT, assert_exact, copy_of_files, logs,
-                      partition_offset, producer_running, run, wait_caught_up,
-                      wait_for_broker)
+from conftest import (DASHBOARD_PORT, PROGRAMS, ROOT, TIMEOUT, assert_debug_prints_new_messages,
+                      assert_exact, consume_0_2_until_caught_up, copy_of_files, leftovers, logs,
+                      partition_offset, producer_running, run, start_producer_in_background,
+                      wait_caught_up, wait_for_broker)
 
-WEATHER_DELAY_SEC = "0.002"     # about 500 days a second: decades within the test
-DEBUG_LINES = 20
 
 
 def topic_id():
@@ -32,7 +30,9 @@ def topic_id():
         admin.close()
 
 
-def test_image_holds_what_the_programs_need_and_nothing_else(image):
+def test_image_holds_what_the_programs_need_and_nothing_else(image, programs_at_build):
+    """Kafka's jars and the packages, no build or test tools; in /files the programs as they are
+    in files/ and none of the committed sample outputs (nor a run's leftovers)."""
     version = (ROOT / "broker" / "kafka-version").read_text().strip()
     listing = run("docker", "run", "--rm", image, "sh", "-c",
                   f"ls /opt/p7/broker/.cache/kafka-{version}/kafka_2.13-{version}.jar; "
@@ -42,49 +42,26 @@ def test_image_holds_what_the_programs_need_and_nothing_else(image):
     assert listing.stdout.split() == [
         f"/opt/p7/broker/.cache/kafka-{version}/kafka_2.13-{version}.jar"], listing.stdout
 
+    found = run("docker", "run", "--rm", "-w", "/files", image, "find", ".", "-mindepth", "1",
+                "-printf", "%P\\n")
+    assert found.returncode == 0, found.stderr
+    names = found.stdout.splitlines()
+    assert not leftovers(names), f"the image's /files holds outputs: {leftovers(names)}"
+    assert set(PROGRAMS) <= set(names), f"the image's /files lacks {set(PROGRAMS) - set(names)}"
+    sums = run("docker", "run", "--rm", "-w", "/files", image, "sha256sum", *PROGRAMS)
+    assert sums.returncode == 0, sums.stderr
+    in_image = dict(reversed(line.split()) for line in sums.stdout.splitlines())
+    assert in_image == programs_at_build, "the image's programs are not those of files/"
+
 
 def test_producer_in_the_background(user_container):
     """`docker exec -d p7 python3 /files/producer.py`"""
-    run("docker", "exec", "-d", "-e", f"WEATHER_DELAY_SEC={WEATHER_DELAY_SEC}",
-        user_container.name, "python3", "/files/producer.py")
-    p7check.wait_until(lambda: sum(p7check.end_offsets().values()) >= 2000, TIMEOUT,
-                       "2000 messages from the producer in the background")
-    assert producer_running(user_container)
+    start_producer_in_background(user_container)
 
 
 def test_debug_prints_new_messages(user_container, tmp_path):
     """`docker exec -it p7 python3 /files/debug.py`: dicts of messages newer than its start."""
-    before = p7check.end_offsets()
-    debug = user_container.program("debug.py", [], logs(tmp_path))
-    try:
-        p7check.wait_until(lambda: debug.stdout.count("\n") >= DEBUG_LINES
-                           or not debug.running(), TIMEOUT, f"{DEBUG_LINES} lines of debug.py")
-        assert debug.stop() == 0, debug.stderr
-    finally:
-        debug.kill()
-    printed = [ast.literal_eval(line) for line in debug.stdout.splitlines() if line.strip()]
-    assert len(printed) >= DEBUG_LINES
-    ends = p7check.end_offsets()
-    in_topic = {}
-    for n in range(p7check.PARTITIONS):
-        for record in p7check.read_partition(n, ends[n]):
-            in_topic[(n, *p7check.decode(record))] = record.offset
-    for line in printed:
-        assert list(line) == ["partition", "key", "date", "degrees"], line
-        offset = in_topic.get((line["partition"], line["key"], line["date"], line["degrees"]))
-        assert offset is not None, f"{line} is not in the topic"
-        assert offset >= before[line["partition"]], f"{line} is older than debug.py"
-
-
-def consume_0_2_until_caught_up(container, tmp_path):
-    """`consumer.py 0 2` until its files reach the topic's end, then SIGTERM: exit 0."""
-    consumer = container.program("consumer.py", ["0", "2"], logs(tmp_path))
-    try:
-        wait_caught_up(container, consumer, [0, 2])
-        assert consumer.stop() == 0, consumer.stderr
-    finally:
-        consumer.kill()
-    return consumer
+    assert_debug_prints_new_messages(user_container, tmp_path)
 
 
 def test_consumer_0_2_is_exact(user_container, tmp_path):

@@ -419,9 +419,10 @@ def build_failure(output):
 class Container:
     """One container of the p7 image, with the files folder mounted as /files.
 
-    broker_port: the port the broker inside listens on and advertises (it follows
-    KAFKA_BOOTSTRAP, as the programs do); host_port publishes it on the host; also_published:
-    more ports published as themselves (the dashboard's)."""
+    files_dir None: no mount; the programs run from the image's own /files and write their
+    outputs there (read them back with exec). broker_port: the port the broker inside listens on
+    and advertises (it follows KAFKA_BOOTSTRAP, as the programs do); host_port publishes it on
+    the host; also_published: more ports published as themselves (the dashboard's)."""
 
     def __init__(self, name, image, files_dir, broker_port=9092, host_port=None,
                  also_published=()):
@@ -433,7 +434,8 @@ class Container:
         self.also_published = also_published
 
     def run(self):
-        args = ["run", "-d", "-v", f"{self.files_dir}:/files", f"--name={self.name}"]
+        mount = [] if self.files_dir is None else ["-v", f"{self.files_dir}:/files"]
+        args = ["run", "-d", *mount, f"--name={self.name}"]
         if self.host_port is not None:
             args += ["-p", f"{self.host_port}:{self.broker_port}"]
         for port in self.also_published:
