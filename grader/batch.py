@@ -112,12 +112,13 @@ def sweep(folder, run_id):
         except OSError:
             continue
         if cwd.startswith(mark) or mark in cmdline:
-            for kill in (lambda: os.killpg(os.getpgid(int(entry)), signal.SIGKILL),
-                         lambda: os.kill(int(entry), signal.SIGKILL)):
-                try:
-                    kill()
-                except OSError:
-                    pass
+            pid = int(entry)
+            try:
+                if os.getpgid(pid) != os.getpgid(0):  # never the batch's own group
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
     if shutil.which("docker"):
         for listing, remove in ((["ps", "-aq", "--filter", f"name=p7-autograde-{run_id}-"],
                                  ["rm", "-f"]),
