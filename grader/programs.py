@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from tools import harness, p7check
-from tools.harness import PROGRAM_TIMEOUT
 
 from .registry import CheckFailed
 from .submission import delay_environment
@@ -189,5 +188,3 @@ def _listdir(path):
     except OSError:
         return []
 
-
-__all__ = ["Programs", "require_running", "wait_for", "WorkerWatch", "PROGRAM_TIMEOUT"]
