@@ -23,8 +23,10 @@ RUN python3 /opt/p7/broker/launcher.py fetch
 
 # ---- the image: the JRE, the runtime pins, the jars, the launcher with its config, the programs
 FROM runtime
-COPY requirements.txt /opt/p7/requirements.txt
-RUN pip install --no-cache-dir -r /opt/p7/requirements.txt
+# The programs' pins, and under them every package at the version requirements.lock gives it
+# (the lock the native venv installs through too).
+COPY requirements.txt requirements.lock /opt/p7/
+RUN pip install --no-cache-dir -r /opt/p7/requirements.txt -c /opt/p7/requirements.lock
 COPY --from=kafka-jars /opt/p7/broker/.cache /opt/p7/broker/.cache
 COPY broker/kafka-version broker/launcher.py broker/server.properties broker/log4j2.properties \
      /opt/p7/broker/

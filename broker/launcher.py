@@ -26,6 +26,7 @@ import argparse
 import base64
 import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -48,6 +49,7 @@ DEFAULT_PORT = 9092
 CLUSTER_PORTS = (9192, 9193, 9194)
 CLUSTER_DIR = BROKER_DIR / ".cluster"
 HEAP = "512m"
+JAVA_MIN = 17
 START_TIMEOUT_SEC = 120
 STOP_TIMEOUT_SEC = 60
 LOG_LINES_ON_FAILURE = 25
@@ -122,14 +124,44 @@ def kafka_version():
 
 
 def java_command():
+    """The java that runs Kafka: JAVA_HOME's, else the one on PATH; refused when older than
+    Kafka 4 allows (its broker and tools are built for Java 17)."""
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
-        return str(Path(java_home) / "bin" / "java")
-    java = shutil.which("java")
+        java = str(Path(java_home) / "bin" / "java")
+    else:
+        java = shutil.which("java")
     if not java:
-        raise LauncherError("Java is not installed (no `java` on PATH): install Java 17 or newer, "
-                            "for example `apt-get install openjdk-17-jre-headless`")
+        raise LauncherError(f"Java is not installed (no `java` on PATH): install Java {JAVA_MIN} "
+                            f"or newer, for example `apt-get install openjdk-{JAVA_MIN}-jre-"
+                            "headless`")
+    found = java_version(java)
+    if found is not None and found < JAVA_MIN:
+        raise LauncherError(f"Kafka needs Java {JAVA_MIN} or newer, and {java} is Java {found}: "
+                            f"install a newer one (for example `apt-get install openjdk-"
+                            f"{JAVA_MIN}-jre-headless`) or point JAVA_HOME at one")
     return java
+
+
+def java_version(java):
+    """The major version of `java` (8 for "1.8.0_392", 17 for "17.0.15"), None when it cannot
+    be told. Read from its installation's `release` file, which costs no JVM start; else from
+    `java -version`."""
+    text = ""
+    release = Path(os.path.realpath(java)).parent.parent / "release"
+    try:
+        text = re.search(r'^JAVA_VERSION="([^"]+)"', release.read_text(), re.M).group(1)
+    except (OSError, AttributeError):
+        try:
+            answer = subprocess.run([java, "-version"], capture_output=True, text=True,
+                                    timeout=60)
+            text = re.search(r'version "([^"]+)"', answer.stderr + answer.stdout).group(1)
+        except (OSError, subprocess.SubprocessError, AttributeError):
+            return None
+    parts = re.findall(r"\d+", text)
+    if not parts:
+        return None
+    return int(parts[1]) if parts[0] == "1" and len(parts) > 1 else int(parts[0])
 
 
 def classpath():

@@ -84,6 +84,22 @@ def test_missing_java_is_a_clear_error(own_broker, tmp_path):
     assert "Java is not installed" in assert_one_clean_sentence(result.stderr)
 
 
+def test_a_java_older_than_17_is_a_clear_error(own_broker, tmp_path):
+    state, port = own_broker
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    java = bin_dir / "java"
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
+    java.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "KAFKA_HOME")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = launcher("--state-dir", str(state), "start", "--port", str(port), env=env)
+    assert result.returncode == 1
+    line = assert_one_clean_sentence(result.stderr)
+    assert "Kafka needs Java 17 or newer" in line and "is Java 11" in line
+    assert not (state / "data").exists(), "nothing should be formatted with a Java too old"
+
+
 def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
     state, port = own_broker
     env = dict(os.environ, KAFKA_HOME=str(tmp_path))
