@@ -2,7 +2,6 @@
 while they are being replaced), the PNG, and the programs' sources."""
 
 import ast
-import json
 import threading
 
 from tools import p7check
@@ -29,9 +28,8 @@ def is_png(path):
 def read_json(path):
     """The parsed file, or None when it is missing or does not parse."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+        return p7check.load_json(path)  # never blocks on a FIFO
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -188,14 +186,16 @@ class ConcurrentReader(threading.Thread):
             for n in range(PARTITIONS):
                 path = self.files.path(n)
                 try:
-                    with open(path) as f:
-                        data = json.load(f)
+                    data = p7check.load_json(path)  # never blocks on a FIFO
                 except FileNotFoundError:
                     if n in self.seen:
                         self.fail(f"{path.name} vanished while being replaced")
                     continue
-                except (ValueError, UnicodeDecodeError) as err:
+                except (ValueError, UnicodeDecodeError, RecursionError) as err:
                     self.fail(f"{path.name} did not parse ({err})")
+                    continue
+                except OSError as err:
+                    self.fail(f"{path.name} could not be read ({err})")
                     continue
                 self.reads += 1
                 self.seen.add(n)

@@ -1,7 +1,10 @@
 """What the grader reads from a submission's source, without running it: the KafkaProducer's
 settings, written as keywords (the assignment's snippet) or kept as data (files/producer.py)."""
 
-from grader.evidence import calls_to
+import os
+
+from grader.evidence import calls_to, read_json
+from tools import p7check
 from tools.harness import FILES
 
 KEYWORDS = '''
@@ -41,3 +44,13 @@ def test_an_unknown_name_adds_nothing(tmp_path):
 def test_the_reference_producer_asks_for_acks_all_and_10_retries():
     found = list(calls_to(FILES / "producer.py", "KafkaProducer"))
     assert any(kw.get("acks") == "all" and kw.get("retries") == 10 for kw in found), found
+
+
+def test_a_partition_file_that_is_no_regular_file_reads_as_nothing_at_once(tmp_path):
+    # open() of a FIFO would wait for a writer for ever: the grader would hang on it.
+    fifo = tmp_path / "partition-0.json"
+    os.mkfifo(fifo)
+    deep = tmp_path / "partition-1.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    assert read_json(fifo) is None and read_json(deep) is None and read_json(tmp_path) is None
+    assert p7check.partition_offsets(tmp_path, [0, 1]) == {0: -1, 1: -1}
