@@ -4,8 +4,9 @@
 #   docker exec -it p7 python3 /files/producer.py
 # Without -v the programs run from the image's own copy of files/ (the last step).
 # Kafka comes the way the native path gets it: broker/launcher.py resolves broker/pom.xml from
-# Maven Central (version: broker/kafka-version) into its jar cache. Maven runs only in the
-# build stage; the final image carries the jars, a JRE, the Python packages and the programs.
+# Maven Central (version: broker/kafka-version) into its jar cache: the broker and Kafka's tools
+# (broker/bin/, on PATH). Maven runs only in the build stage; the final image carries the jars, a
+# JRE, the Python packages and the programs.
 
 # ---- what both stages share: Debian's Java 17 runtime
 FROM python:3.11-slim-bookworm AS runtime
@@ -28,8 +29,12 @@ FROM runtime
 COPY requirements.txt requirements.lock /opt/p7/
 RUN pip install --no-cache-dir -r /opt/p7/requirements.txt -c /opt/p7/requirements.lock
 COPY --from=kafka-jars /opt/p7/broker/.cache /opt/p7/broker/.cache
-COPY broker/kafka-version broker/launcher.py broker/server.properties broker/log4j2.properties \
-     /opt/p7/broker/
+# pom.xml too: the launcher finds the jar cache by the pom's digest.
+COPY broker/kafka-version broker/pom.xml broker/launcher.py broker/server.properties \
+     broker/log4j2.properties broker/tools-log4j2.properties /opt/p7/broker/
+# Kafka's tools on PATH: `docker exec p7 kafka-topics --describe --topic temperatures`.
+COPY broker/bin/ /opt/p7/broker/bin/
+ENV PATH=/opt/p7/broker/bin:$PATH
 # The three-node cluster's settings on top (compose.yaml's nodes; the single broker ignores them).
 COPY broker/cluster.properties /opt/p7/broker/
 

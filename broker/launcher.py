@@ -7,6 +7,9 @@
     python3 broker/launcher.py stop
     python3 broker/launcher.py status
     python3 broker/launcher.py fetch      # only fill the jar cache (the Dockerfile's build stage)
+    python3 broker/launcher.py tool kafka-topics --describe --topic temperatures
+        # Kafka's kafka-topics, kafka-console-consumer, kafka-consumer-groups, kafka-get-offsets
+        # (broker/bin/ has a script of each name that runs this)
     python3 broker/launcher.py cluster [--ports 9192,9193,9194]   # three nodes (make cluster)
     python3 broker/launcher.py cluster-stop
     python3 broker/launcher.py cluster-status
@@ -19,13 +22,21 @@ same settings plus broker/cluster.properties (its durability rules), and per nod
 ports and folders. compose.yaml runs the same cluster as three containers, each a `start
 --foreground` whose node options come from its environment (P7_NODE_ID, P7_QUORUM_VOTERS, ...).
 
+Kafka's own conventions work too: every KAFKA_* variable that is not one of NOT_SETTINGS becomes
+a broker setting by the apache/kafka image's rule (KAFKA_LOG_RETENTION_HOURS=1 is
+log.retention.hours=1; see setting_name), added after the shared files, and KAFKA_HEAP_OPTS and
+KAFKA_OPTS are the JVM's options. A setting Kafka refuses ends the start with one sentence
+naming its variable.
+
 Standard library only: it runs before any virtualenv exists, and inside the container.
 """
 
 import argparse
 import base64
 import fcntl
+import hashlib
 import os
+import shlex
 import re
 import shutil
 import signal
@@ -51,6 +62,7 @@ CLUSTER_DIR = BROKER_DIR / ".cluster"
 HEAP = "512m"
 JAVA_MIN = 17
 START_TIMEOUT_SEC = 120
+WAIT_QUIET_SEC = 10
 STOP_TIMEOUT_SEC = 60
 LOG_LINES_ON_FAILURE = 25
 
@@ -165,7 +177,8 @@ def java_version(java):
 
 
 def classpath():
-    """The broker's classpath: KAFKA_HOME/libs, or the Maven cache (filled on first use)."""
+    """The broker's and tools' classpath: KAFKA_HOME/libs, or the Maven cache (filled on first
+    use)."""
     kafka_home = os.environ.get("KAFKA_HOME")
     if kafka_home:
         libs = Path(kafka_home) / "libs"
@@ -174,10 +187,54 @@ def classpath():
                                 "(no libs/kafka_2.13-*.jar): fix it or unset it to use Maven")
         return f"{libs}/*"
     version = kafka_version()
-    libs = CACHE_DIR / f"kafka-{version}"
+    libs = cache_libs(version)
     if not (libs / ".complete").exists():
         fetch_from_maven(version, libs)
     return f"{libs}/*"
+
+
+def cache_libs(version):
+    """The cache folder for this Kafka version and this pom.xml: a pom that asks for other jars
+    gets a folder of its own, so that a broker still running from the old one keeps its jars."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    return CACHE_DIR / f"kafka-{version}-{digest}"
+
+
+class Progress:
+    """One line that says how far a long step is, on stderr: rewritten in place on a terminal;
+    elsewhere (CI, a log) plain lines, at most one every `every` seconds."""
+
+    def __init__(self, stream=None, every=10.0):
+        self.stream, self.every = stream or sys.stderr, every
+        self.tty = self.stream.isatty()
+        self.last_shown = None
+        self.shown = False
+
+    def show(self, text):
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+        elif self.last_shown is None or now - self.last_shown >= self.every:
+            print(text, file=self.stream, flush=True)
+        else:
+            return
+        self.last_shown, self.shown = now, True
+
+    def clear(self):
+        """Ends the updating line on a terminal, so that what follows starts on its own."""
+        if self.tty and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+    def done(self, text):
+        self.clear()
+        print(text, file=self.stream, flush=True)
+
+
+MAVEN_DOWNLOADED = re.compile(r"Downloaded from \S+: (\S+) \(([\d.,]+) (B|kB|MB)")
+MAVEN_COPYING = re.compile(r"Copying (\S+\.jar) to ")
+UNIT_BYTES = {"B": 1, "kB": 1000, "MB": 1000 ** 2}
 
 
 def fetch_from_maven(version, libs):
@@ -194,20 +251,146 @@ def fetch_from_maven(version, libs):
         if (libs / ".complete").exists():
             return
         print(f"launcher: fetching Apache Kafka {version} from Maven Central into {libs} "
-              "(first run only)", flush=True)
+              "(first run only)", file=sys.stderr, flush=True)
         shutil.rmtree(libs, ignore_errors=True)
-        result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(POM), f"-Dkafka.version={version}",
+        started = time.monotonic()
+        # Maven's own lines (not -q) say what it downloads and copies; they are read here and
+        # summed up on one progress line. Maven names no total before it is done, so the line
+        # counts what has arrived: files and MB from Maven Central (none when ~/.m2 has them
+        # all), then jars copied into the cache.
+        process = subprocess.Popen(
+            [mvn, "-B", "-f", str(POM), f"-Dkafka.version={version}",
              "dependency:copy-dependencies", f"-DoutputDirectory={libs}",
              "-DincludeScope=runtime"],
-            capture_output=True, text=True)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdin=subprocess.DEVNULL)
+        progress, output = Progress(), []
+        files = size = jars = 0
+        for line in process.stdout:
+            output.append(line.rstrip())
+            if match := MAVEN_DOWNLOADED.search(line):
+                files += 1
+                size += float(match[2].replace(",", "")) * UNIT_BYTES[match[3]]
+            elif MAVEN_COPYING.search(line):
+                jars += 1
+            else:
+                continue
+            progress.show(f"launcher: Maven: downloaded {files} files ({size / 1e6:.1f} MB), "
+                          f"copied {jars} jars, {time.monotonic() - started:.0f} s")
+        if process.wait() != 0:
+            progress.done("launcher: Maven failed")
+            errors = [line for line in output if "[ERROR]" in line] or output
+            tail = "\n".join(errors[-15:])
             raise LauncherError(f"Maven could not fetch Kafka {version}:\n{tail}")
+        total = sum(jar.stat().st_size for jar in libs.glob("*.jar"))
+        progress.done(f"launcher: Kafka {version}: {jars} jars ({total / 1e6:.0f} MB) in "
+                      f"{libs}, {files} files ({size / 1e6:.1f} MB) downloaded, "
+                      f"{time.monotonic() - started:.0f} s")
         (libs / ".complete").write_text(version + "\n")
 
 
 # ---------------------------------------------------------------- configuration and storage
+
+# KAFKA_* variables that are not broker settings: the JVM options Kafka's own scripts read
+# (KAFKA_HEAP_OPTS and KAFKA_OPTS are honoured, see jvm_options; the others are left alone),
+# where Kafka lives, and this project's address for its clients.
+NOT_SETTINGS = frozenset({
+    "KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS",
+    "KAFKA_JMX_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_DEBUG", "KAFKA_HOME", "KAFKA_VERSION",
+    "KAFKA_BOOTSTRAP"})
+# What the launcher itself decides for each node, from its options and broker/server.properties:
+# a KAFKA_* variable for one of these would contradict them, so it is refused, naming the way.
+LAUNCHER_SETTINGS = {
+    "node.id": "--node-id (P7_NODE_ID)",
+    "listeners": "--port and --listen-host (P7_PORT, P7_LISTEN_HOST)",
+    "advertised.listeners": "--port and --internal-listener (P7_PORT, P7_INTERNAL_LISTENER)",
+    "controller.quorum.voters": "--quorum-voters (P7_QUORUM_VOTERS)",
+    "log.dirs": "--state-dir (P7_BROKER_STATE)",
+    "log.dir": "--state-dir (P7_BROKER_STATE)",
+    "process.roles": "broker/server.properties",
+    "controller.listener.names": "broker/server.properties",
+    "inter.broker.listener.name": "broker/server.properties",
+    "listener.security.protocol.map": "broker/server.properties",
+}
+UNDERSCORES = {"___": "-", "__": "_", "_": "."}
+
+
+def setting_name(variable):
+    """The apache/kafka image's rule: KAFKA_ stripped, lower-cased, then ___ becomes -, __
+    becomes _ and _ becomes . (KAFKA_LOG_RETENTION_HOURS -> log.retention.hours)."""
+    return re.sub("___|__|_", lambda run: UNDERSCORES[run[0]], variable[6:].lower())
+
+
+def environment_settings(env=None):
+    """{setting: (variable, value)} of the KAFKA_* variables in `env` (default: ours)."""
+    env = os.environ if env is None else env
+    settings = {}
+    for variable, value in sorted(env.items()):
+        if not variable.startswith("KAFKA_") or variable in NOT_SETTINGS:
+            continue
+        name = setting_name(variable)
+        if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*", name):
+            raise LauncherError(f"{variable} names no broker setting ({name!r}): a KAFKA_ "
+                                "variable is a setting's name with . as _, _ as __ and - as ___")
+        if name in LAUNCHER_SETTINGS:
+            raise LauncherError(f"{variable} would set {name}, which the launcher decides for "
+                                f"each node: use {LAUNCHER_SETTINGS[name]} instead")
+        if "\n" in value or "\r" in value:
+            raise LauncherError(f"{variable} holds a line break, which no broker setting can")
+        settings[name] = (variable, value)
+    return settings
+
+
+def jvm_options():
+    """The broker's heap (KAFKA_HEAP_OPTS, else 512 MB) and KAFKA_OPTS, as Kafka's scripts take
+    them."""
+    options = []
+    for variable, default in (("KAFKA_HEAP_OPTS", f"-Xmx{HEAP} -Xms{HEAP}"), ("KAFKA_OPTS", "")):
+        try:
+            options += shlex.split(os.environ.get(variable) or default)
+        except ValueError as err:
+            raise LauncherError(f"{variable} cannot be split into Java options ({err})") from None
+    return options
+
+
+def check_settings(cp, state):
+    """When KAFKA_* variables change the broker's settings or its JVM, Kafka reads the config
+    once before the start, as the broker will (StorageTool parses it into the same KafkaConfig),
+    so that a setting it refuses ends the start with one sentence naming the variable. Without
+    such variables nothing is run: the shared files are tested as they are."""
+    settings = environment_settings()
+    jvm = [v for v in ("KAFKA_HEAP_OPTS", "KAFKA_OPTS") if os.environ.get(v)]
+    if not settings and not jvm:
+        return
+    result = subprocess.run(java_base(cp, state) + ["kafka.tools.StorageTool", "info", "-c",
+                                                    str(state.config)],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    refusal = refused_setting(result.stdout + result.stderr, settings, jvm)
+    if refusal:
+        raise LauncherError(refusal)
+
+
+def refused_setting(output, settings, jvm):
+    """One sentence naming the variable behind what Java or Kafka refused in `output`, or None."""
+    if "Could not create the Java Virtual Machine" in output \
+            or "Error occurred during initialization of VM" in output:
+        reason = next((line.strip() for line in output.splitlines() if line.strip()
+                       and "Could not create the Java" not in line
+                       and "Error occurred during initialization" not in line), "")
+        given = ", ".join(f"{v}={os.environ[v]!r}" for v in jvm) or "its options"
+        return f"Java refuses {given}: {reason.rstrip('.')}"
+    match = re.search(r"ConfigException: Invalid value (.*) for configuration (\S+): (.*)",
+                      output)
+    if match and match[2] in settings:
+        variable, value = settings[match[2]]
+        return f"Kafka refuses {variable}={value!r} ({match[2]}): {match[3].rstrip('.')}"
+    match = re.search(r"(?:ConfigException|IllegalArgumentException): (.*)", output)
+    if match:
+        given = ", ".join(variable for variable, _value in settings.values())
+        return (f"Kafka refuses its settings with {given} set: {match[1].rstrip('.')}"
+                if given else f"Kafka refuses its settings: {match[1].rstrip('.')}")
+    return None
+
 
 def default_port():
     """The port of KAFKA_BOOTSTRAP (what the programs will connect to), else 9092."""
@@ -305,11 +488,17 @@ def write_config(state, port, controller_port, listen_host, node_id=1, voters=No
     state.root.mkdir(parents=True, exist_ok=True)
     state.logs.mkdir(parents=True, exist_ok=True)
     settings = "\n".join(path.read_text() for path in shared)
+    from_env = environment_settings()
+    if from_env:
+        # After the shared files (Kafka takes a setting's last value), before what is per node.
+        settings += "\n".join(["", "# ---- KAFKA_* variables, added by broker/launcher.py ----"]
+                              + [f"{name}={value.replace(chr(92), chr(92) * 2)}"
+                                 for name, (_variable, value) in from_env.items()]) + "\n"
     state.config.write_text(settings + "\n".join(overrides) + "\n")
 
 
 def java_base(cp, state):
-    return [java_command(), f"-Xmx{HEAP}", f"-Xms{HEAP}", "-XX:+UseG1GC",
+    return [java_command(), *jvm_options(), "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={LOG_CONFIG}", f"-Dkafka.logs.dir={state.logs}",
             "-cp", cp]
@@ -356,6 +545,7 @@ def start(args):
 
     cp = classpath()
     write_start_config(state, args, port, controller_port)
+    check_settings(cp, state)
     format_storage(state, cp, args.cluster_id)
     command = java_base(cp, state) + ["kafka.Kafka", str(state.config)]
 
@@ -417,15 +607,26 @@ def reuse_running_broker(state, port):
 
 
 def wait_until_ready(state, process, port, timeout, brokers=1):
-    deadline = time.monotonic() + timeout
+    """Until the broker answers; after WAIT_QUIET_SEC a progress line says how long it has been
+    and where its log is."""
+    started = time.monotonic()
+    deadline = started + timeout
+    progress = Progress()
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            progress.clear()
             state.pid_file.unlink(missing_ok=True)
             raise LauncherError(f"the broker on port {port} exited during startup "
                                 f"(code {process.returncode})." + log_tail(state))
         if broker_is_ready(port, brokers):
+            progress.clear()
             return
+        waited = time.monotonic() - started
+        if waited >= WAIT_QUIET_SEC:
+            progress.show(f"launcher: waiting for the broker on localhost:{port}, {waited:.0f} s "
+                          f"of at most {timeout:g}; its log: {state.server_log}")
         time.sleep(0.2)
+    progress.clear()
     stop_process(process.pid)
     state.pid_file.unlink(missing_ok=True)
     raise LauncherError(f"the broker did not answer on localhost:{port} within {timeout} s."
@@ -511,6 +712,47 @@ def fetch(args):
     return 0
 
 
+# ---------------------------------------------------------------- Kafka's command-line tools
+
+# The four tools offered, by the names of Kafka's bin/*.sh scripts, and the classes those scripts
+# run in this Kafka version (the kafka-tools jar, fetched with the broker through pom.xml).
+TOOLS = {
+    "kafka-topics": "org.apache.kafka.tools.TopicCommand",
+    "kafka-console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "kafka-get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+}
+TOOLS_LOG_CONFIG = BROKER_DIR / "tools-log4j2.properties"
+TOOLS_HEAP = "256m"  # what Kafka's kafka-run-class.sh gives a tool without KAFKA_HEAP_OPTS
+# Options after which a tool needs no --bootstrap-server from us.
+TOOLS_OWN_ADDRESS = ("--bootstrap-server", "--bootstrap-controller", "--help", "--version")
+
+
+def run_tool(argv):
+    """`tool NAME ARGS...`: Kafka's tool NAME with ARGS, in place of this process (its output,
+    exit code and Ctrl-C are the tool's own). Unless ARGS give an address, the tool is pointed
+    at KAFKA_BOOTSTRAP (default localhost:9092), like the programs."""
+    if not argv or argv[0] not in TOOLS:
+        given = f"{argv[0]!r} is not" if argv else "name"
+        raise LauncherError(f"{given} one of the Kafka tools offered here: "
+                            f"{', '.join(TOOLS)} (for example `launcher.py tool kafka-topics "
+                            "--list`)")
+    name, arguments = argv[0], argv[1:]
+    if not any(argument.split("=", 1)[0] in TOOLS_OWN_ADDRESS for argument in arguments):
+        arguments = ["--bootstrap-server",
+                     os.environ.get("KAFKA_BOOTSTRAP") or f"localhost:{DEFAULT_PORT}", *arguments]
+    try:
+        heap = shlex.split(os.environ.get("KAFKA_HEAP_OPTS") or f"-Xmx{TOOLS_HEAP}")
+    except ValueError as err:
+        raise LauncherError(f"KAFKA_HEAP_OPTS cannot be split into Java options ({err})") \
+            from None
+    command = [java_command(), *heap, "-Djava.awt.headless=true",
+               f"-Dlog4j2.configurationFile={TOOLS_LOG_CONFIG}", "-cp", classpath(),
+               TOOLS[name], *arguments]
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
 # ---------------------------------------------------------------- the three-node cluster
 
 class Cluster:
@@ -576,6 +818,8 @@ def cluster_start(args):
             cp = classpath()
             write_config(state, port, controller_port, "127.0.0.1", node_id, cluster.voters,
                          shared=(BASE_CONFIG, CLUSTER_CONFIG))
+            if not started:
+                check_settings(cp, state)  # the nodes share their settings: once is enough
             format_storage(state, cp, cluster_id)
             started[port] = launch(state, cp, port)
         # A node answers only once the quorum has a leader that let it in: wait for every node
@@ -722,6 +966,9 @@ def parse_args(argv):
     status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
     status_parser.add_argument("--port", type=int, default=default_port())
     commands.add_parser("fetch", help="fetch the broker's jars from Maven Central and exit")
+    commands.add_parser("tool", help=f"tool NAME ARGS...: one of Kafka's tools "
+                                     f"({', '.join(TOOLS)}), pointed at KAFKA_BOOTSTRAP "
+                                     "(default localhost:9092)")
     cluster_parser = commands.add_parser(
         "cluster", help="start the three-node cluster's nodes that are not running (default "
                         "state folder broker/.cluster)")
@@ -746,6 +993,14 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tool"]:
+        # Everything after the tool's name is the tool's: no parsing of ours in between.
+        try:
+            return run_tool(argv[1:])
+        except LauncherError as err:
+            print(f"launcher: error: {err}", file=sys.stderr)
+            return 1
     args = parse_args(argv)
     handlers = {"start": start, "stop": stop, "status": status, "fetch": fetch,
                 "cluster": cluster_start, "cluster-stop": cluster_stop,

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
+from broker import launcher as launcher_module
 from helpers import ROOT, assert_one_clean_sentence, broker_port, free_port, launcher
 
 
@@ -100,6 +102,49 @@ def test_a_java_older_than_17_is_a_clear_error(own_broker, tmp_path):
     assert not (state / "data").exists(), "nothing should be formatted with a Java too old"
 
 
+def broker_setting(bootstrap, name):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        answer = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1", [name])],
+                                        config_filter="all")
+    finally:
+        admin.close()
+    return answer["broker"]["1"][name]["value"]
+
+
+def test_kafka_variables_set_broker_settings_and_the_heap(own_broker):
+    """The apache/kafka image's convention: KAFKA_LOG_RETENTION_HOURS=1 is log.retention.hours=1
+    in the broker's effective config; KAFKA_HEAP_OPTS replaces the launcher's 512 MB heap."""
+    state, port = own_broker
+    env = dict(os.environ, KAFKA_LOG_RETENTION_HOURS="1", KAFKA_HEAP_OPTS="-Xmx300m -Xms300m")
+    started = launcher("--state-dir", str(state), "start", "--port", str(port),
+                       "--controller-port", str(free_port()), env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert broker_setting(f"localhost:{port}", "log.retention.hours") == "1"
+    pid = (state / "broker.pid").read_text().strip()
+    arguments = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")
+    assert "-Xmx300m" in arguments and "-Xmx512m" not in arguments
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("KAFKA_NUM_PARTITIONS", "many", ["Kafka refuses KAFKA_NUM_PARTITIONS='many'",
+                                      "num.partitions"]),
+    ("KAFKA_HEAP_OPTS", "-Xmx5", ["Java refuses KAFKA_HEAP_OPTS='-Xmx5'"]),
+    ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://x:1", ["KAFKA_ADVERTISED_LISTENERS would set "
+                                                       "advertised.listeners"]),
+])
+def test_a_kafka_variable_the_broker_refuses_is_one_sentence(own_broker, variable, value, words):
+    state, port = own_broker
+    env = dict(os.environ, **{variable: value})
+    result = launcher("--state-dir", str(state), "start", "--port", str(port),
+                      "--controller-port", str(free_port()), env=env)
+    assert result.returncode == 1
+    line = assert_one_clean_sentence(result.stderr)
+    for word in words:
+        assert word in line
+    assert not (state / "data" / "meta.properties").exists(), "nothing should be formatted"
+
+
 def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
     state, port = own_broker
     env = dict(os.environ, KAFKA_HOME=str(tmp_path))
@@ -111,11 +156,10 @@ def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
 def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     """The Docker path: KAFKA_HOME/libs instead of Maven. The Maven cache has the same jars."""
     state, port = own_broker
-    cache = ROOT / "broker" / ".cache"
-    cached = sorted(cache.glob("kafka-*/"))
-    assert cached, "the session broker should have filled the Maven cache"
+    cached = launcher_module.cache_libs(launcher_module.kafka_version())
+    assert (cached / ".complete").exists(), "the session broker should have filled the cache"
     release = tmp_path / "kafka_2.13"
-    shutil.copytree(cached[0], release / "libs")
+    shutil.copytree(cached, release / "libs")
     env = dict(os.environ, KAFKA_HOME=str(release))
     started = launcher("--state-dir", str(state), "start", "--port", str(port),
                        "--controller-port", str(free_port()), env=env)
@@ -140,11 +184,14 @@ def test_dockerfile_uses_the_native_version_config_and_pins():
     assert "COPY broker/kafka-version broker/pom.xml broker/launcher.py" in build
     assert "maven" not in final and "curl" not in dockerfile and "archive.apache" not in dockerfile
     assert re.search(r"COPY --from=\S+ /opt/p7/broker/\.cache /opt/p7/broker/\.cache", final)
-    copied = re.findall(r"^COPY ([^\n]+?)\s*\\?\n?\s*/opt/p7/broker/\s*$", final, re.M)
-    copied_files = {name for line in copied for name in line.split()}
+    steps = re.sub(r"\\\n\s*", " ", final).splitlines()
+    copied_files = {name for step in steps if step.startswith("COPY ")
+                    and step.split()[-1] == "/opt/p7/broker/" for name in step.split()[1:-1]}
     for needed in ("broker/launcher.py", "broker/server.properties", "broker/log4j2.properties",
-                   "broker/kafka-version"):
+                   "broker/kafka-version", "broker/pom.xml", "broker/tools-log4j2.properties"):
         assert needed in copied_files, f"{needed} is not copied into the image"
+    assert "COPY broker/bin/ /opt/p7/broker/bin/" in final
+    assert re.search(r"^ENV PATH=/opt/p7/broker/bin:\$PATH$", final, re.M)
     assert re.search(r"pip install [^\n]*-r /opt/p7/requirements\.txt", final)
     assert "pytest" not in (ROOT / "requirements.txt").read_text(), "test tools stay out"
     assert "openjdk-17" in dockerfile
@@ -180,4 +227,16 @@ def test_launchers_started_at_once_fetch_kafka_once(tmp_path):
     assert [fetch.returncode for fetch in fetches] == [0, 0], outputs
     assert sum("fetching Apache Kafka" in output for output in outputs) == 1, outputs
     version = (ROOT / "broker" / "kafka-version").read_text().strip()
-    assert (copy / ".cache" / f"kafka-{version}" / ".complete").exists()
+    assert len(list(copy.glob(f".cache/kafka-{version}-*/.complete"))) == 1
+    assert "Maven: downloaded" in outputs[0] + outputs[1], "no progress was shown"
+
+
+def test_a_changed_pom_gets_a_cache_folder_of_its_own(tmp_path, monkeypatch):
+    """A broker still running from the old jars keeps them when the pom asks for others."""
+    pom = tmp_path / "pom.xml"
+    pom.write_text("<project/>")
+    monkeypatch.setattr(launcher_module, "POM", pom)
+    before = launcher_module.cache_libs("4.1.1")
+    pom.write_text("<project><!-- other jars --></project>")
+    assert launcher_module.cache_libs("4.1.1") != before
+    assert before.name.startswith("kafka-4.1.1-")
