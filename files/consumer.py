@@ -659,15 +659,19 @@ def partition_months(partition_num, partition_count):
     return months or frozenset(MONTHS)
 
 
-NEXT_DAY_IN_MONTH = {f"{day:02d}": f"{day + 1:02d}" for day in range(1, 28)}
+# "MM-DD" -> the next day's "MM-DD", for every day but a month's last one and February 28.
+NEXT_DAY_IN_MONTH = {
+    day.strftime("%m-%d"): (day + datetime.timedelta(days=1)).strftime("%m-%d")
+    for day in (datetime.date(2001, 1, 1) + datetime.timedelta(days=n) for n in range(365))
+    if (day + datetime.timedelta(days=1)).month == day.month and day.strftime("%m-%d") != "02-28"}
 
 
 def date_after(date, months):
     """The date a partition carrying `months` holds after `date`; "" after 9999-12-31. The
-    first line answers all but the last days of a month: it runs for every message."""
-    following = NEXT_DAY_IN_MONTH.get(date[8:])
+    first line answers for all but 13 days of a year: it runs for every message."""
+    following = NEXT_DAY_IN_MONTH.get(date[5:])
     if following is not None:
-        return date[:8] + following
+        return date[:5] + following
     day = datetime.date.fromisoformat(date)
     if day == datetime.date.max:
         return ""
@@ -691,6 +695,7 @@ def apply_messages(data, dates, messages, partition_nums, on_counted=None):
     """Count each message's reading once into `data`, as DateFilter `dates` decides.
     `on_counted(date, degrees)` hears of every reading that was counted."""
     older, first_older = 0, None
+    next_day, months = NEXT_DAY_IN_MONTH.get, dates.months  # looked up once, not per message
     for message in messages:
         try:
             month, date, degrees = parse_message(message)
@@ -706,7 +711,9 @@ def apply_messages(data, dates, messages, partition_nums, on_counted=None):
                 first_older = first_older if first_older is not None else message.offset
             continue
         if date == dates.expected and not dates.held:  # the fast path: the stream going on
-            dates.newest, dates.expected = date, date_after(date, dates.months)
+            following = next_day(date[5:])  # date_after's first line, inline
+            dates.newest = date
+            dates.expected = date[:5] + following if following else date_after(date, months)
             if update_stats(data, month, date, degrees):
                 if on_counted is not None:
                     on_counted(date, degrees)
