@@ -110,8 +110,8 @@ CONSUMER_CONFIG = {  # the stats workers
     "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
     "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
     # Up to 5000 messages per poll (kafka-python's default is 500): fewer, bigger batches while
-    # catching up on a backlog, less work per message in kafka-python's poll and in our loop
-    # (BENCHMARKS.md); a live stream still gets each message written as soon as it arrives.
+    # catching up on a backlog, so less work per message in kafka-python's poll and in our
+    # loop; a live stream still gets each message written as soon as it arrives.
     "max_poll_records": 5000,
 }
 BIRTHDAY_PRODUCER_CONFIG = {  # the stats workers' publisher of birthday readings
@@ -256,7 +256,7 @@ def json_text(data):
             "1990": {"count": 31, "sum": 1355.5, "avg": 43.72, "end": "1990-03-31", ...},
 
     json.dump(data, f, indent=2) reads much the same but always takes json's pure-Python
-    encoder; each line here is json's C encoder's (BENCHMARKS.md: files written 40% faster)."""
+    encoder; each line here is json's C encoder's, so a large file is written faster."""
     lines = []
     for key, value in data.items():
         if isinstance(value, dict) and value:
@@ -505,7 +505,7 @@ def date_problem(date, month):
 def parse_message(message):
     """(month, date, degrees) of a message, or MalformedMessage saying what is wrong."""
     # One dictionary look-up per message instead of a decode and a search of MONTHS: this runs
-    # for every message, and a catch-up on a century is 40,000 of them (BENCHMARKS.md).
+    # for every message of a catch-up.
     month = MONTH_OF_KEY.get(message.key)
     if month is None:
         raise MalformedMessage(key_problem(message.key))
@@ -792,7 +792,7 @@ def reached_end(consumer, tp, messages):
 class Checkpoints:
     """When the partition files are saved. Each save rewrites a whole file, and the files grow
     with the years: after every batch of a long catch-up, the rewriting would cost more than
-    the counting (BENCHMARKS.md). Exactly-once does not depend on it: a file always holds stats
+    the counting. Exactly-once does not depend on it: a file always holds stats
     and the offset they were computed up to; a crash only loses the work since the last save,
     which the next run redoes from that offset."""
 
@@ -1202,9 +1202,9 @@ def reset_files(paths):
 
 def main(argv=None):
     args = parse_args(argv)
-    # What the imports made (some 36,000 objects of kafka-python, protobuf and the standard
-    # library) lives as long as we do: kept out of the garbage collector's passes, which the
-    # records of a catch-up set off again and again (BENCHMARKS.md).
+    # What the imports made (kafka-python, protobuf and the standard library) lives as long as
+    # we do: kept out of the garbage collector's passes, which the records of a catch-up set
+    # off again and again.
     gc.freeze()
     partition_nums = args.partitions or list(range(PARTITIONS))
     paths = [partition_path(args.dir, n) for n in partition_nums]

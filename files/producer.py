@@ -72,7 +72,7 @@ RESEND_PAUSE_SEC = 2
 DELAY_SEC = 0.5  # the assignment's pace: one simulated day per half second
 # At full speed (WEATHER_DELAY_SEC=0) the readings are made and encoded this many at a time, then
 # sent: taking turns for every single message, the generator, the Report and kafka-python's
-# send() each cost far more CPU than when each runs a thousand times in a row (BENCHMARKS.md).
+# send() each cost far more CPU than when each runs a thousand times in a row.
 READ_AHEAD = 1000
 
 # The KafkaProducer's settings, as data (bench/ reads them too).
@@ -93,9 +93,8 @@ PRODUCER_CONFIG = {
     "enable_idempotence": True,
 }
 # At full speed (WEATHER_DELAY_SEC=0), batches may gather readings for up to 50 ms before they
-# are sent: requests of ~1,400 readings instead of ~700, and their fixed costs, paid in the same
-# interpreter as the weather's, shared by twice as many (BENCHMARKS.md). At a pace each reading
-# goes out at once.
+# are sent: bigger requests, whose fixed costs, paid in the same interpreter as the weather's,
+# are shared by more readings. At a pace each reading goes out at once.
 FULL_SPEED_CONFIG = {"linger_ms": 50}
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
@@ -260,7 +259,7 @@ def month_partitions(producer):
     """Each month's partition, by the date's month digits: where kafka-python's default
     partitioner puts the month's key (murmur2, as the Java client does). Worked out once per
     producer and then given to send(): for every message the partitioner would hash the key in
-    pure Python and sort the partition list, a quarter of the client's CPU (BENCHMARKS.md)."""
+    pure Python and sort the partition list."""
     partitions = sorted(producer.partitions_for(TOPIC))
     return {digits: partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
             for digits, key in MONTH_KEYS.items()}
@@ -278,7 +277,7 @@ class Deliveries:
     The sends' futures wait in order, and unacknowledged() takes the acknowledged ones off the
     front: one done behind one still waiting is counted a moment later, never too few. Only the
     failure needs a callback, and one per batch of messages will do: a callback on every future
-    costs more than a tenth of the whole send path (BENCHMARKS.md)."""
+    would be a sizeable part of the whole send path."""
 
     def __init__(self):
         self.waiting = collections.deque()  # (future, reading), in send order
@@ -364,7 +363,7 @@ def send_chunk(producer, chunk, partition_of, deliveries):
             future = producer.send(TOPIC, key=key, value=value, partition=partition)
             futures.append(future)
             # A new batch is watched before anything else is added to it. This check is the
-            # one per-message step of the bookkeeping (BENCHMARKS.md).
+            # one per-message step of the bookkeeping.
             if future._produce_future is not deliveries.watched_batch:
                 deliveries.watch(future._produce_future)
     except KafkaError as err:
@@ -514,9 +513,9 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
 
-    # What the imports made (some 35,000 objects of kafka-python, protobuf and the standard
-    # library) lives as long as we do: kept out of the garbage collector's passes, which the
-    # futures and batches of a fast stream set off again and again (BENCHMARKS.md).
+    # What the imports made (kafka-python, protobuf and the standard library) lives as long as
+    # we do: kept out of the garbage collector's passes, which the futures and batches of a
+    # fast stream set off again and again.
     gc.freeze()
     deliveries = Deliveries()
     try:
