@@ -78,7 +78,7 @@ SEED = 7
 PACE_SEC = 0.5
 POLL_SEC = 0.005
 DUPLICATE_FACTOR = 1.05
-# Issue #16: consumer.py catches up at 0.9x its bare loop or better, producer.py sends at 0.8x.
+# The targets: consumer.py catches up at 0.9x its bare loop or better, producer.py sends at 0.8x.
 CONSUMER_TARGET = 0.9
 PRODUCER_TARGET = 0.8
 # A folder whose crc32c.py fails to import: first on a child's PYTHONPATH, it makes kafka-python

@@ -1,4 +1,4 @@
-"""The three-node cluster (issue 14): failover with nothing lost, and the replication factor.
+"""The three-node cluster: failover with nothing lost, and the replication factor.
 
 A private cluster of broker/launcher.py on free ports (its folders under a temporary one),
 started and brought back after each kill with `make cluster`, as a user does; the session broker

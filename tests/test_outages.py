@@ -1,4 +1,4 @@
-"""Reliability (issue 12, items 3, 4, 5, 8, 9, 11): broker outages under load, shutting down
+"""Reliability: broker outages under load, shutting down
 while the broker is away, a null message for debug.py, a bad KAFKA_BOOTSTRAP, Ctrl-C during the
 imports, and a launcher that must not trust a stale pid file.
 

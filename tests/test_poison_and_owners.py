@@ -1,4 +1,4 @@
-"""Issue #12, the data half: poison dates, hostile values and checkpoints, a second owner of a
+"""The data half of reliability: poison dates, hostile values and checkpoints, a second owner of a
 partition, unwritable files. All against the real broker, with messages injected by a plain
 KafkaProducer into a recreated topic."""
 
@@ -63,7 +63,7 @@ def send_january_then_count(run_program, folder, dates, decision, expected):
     assert_exact(folder, [1])
 
 
-# ---------------------------------------------------------------- poison dates (item 1)
+# ---------------------------------------------------------------- poison dates
 
 def test_the_issues_poison_dates_cost_no_reading(run_program, tmp_path):
     fresh_topic()
@@ -148,7 +148,7 @@ def test_poison_in_a_live_stream_costs_no_real_reading(run_program, tmp_path):
         assert counted == len(real_dates), f"partition {n}"
 
 
-# ---------------------------------------------------------------- hostile values (items 6, 7)
+# ---------------------------------------------------------------- hostile values
 
 def test_any_finite_degrees_count_and_files_stay_standard_json(run_program, tmp_path):
     fresh_topic()
@@ -195,7 +195,7 @@ def test_wrong_value_types_in_a_checkpoint_are_refused(run_program, tmp_path, so
                               '{"partition": 1, "offset": 2, "January": {"1990": ' + stats + '}}')
 
 
-# ---------------------------------------------------------------- a full disk (item 10)
+# ---------------------------------------------------------------- a full disk
 
 def test_a_file_that_cannot_be_written_is_named_and_leaves_no_temporary(produce, tmp_path):
     produce(1000)
@@ -218,7 +218,7 @@ def test_a_file_that_cannot_be_written_is_named_and_leaves_no_temporary(produce,
     assert load(folder / "partition-0.json") == {"partition": 0, "offset": 0}
 
 
-# ---------------------------------------------------------------- a second owner (item 2)
+# ---------------------------------------------------------------- a second owner
 
 def test_a_second_owner_is_refused_and_the_first_stays_exact(run_program, tmp_path):
     folder = tmp_path / "d"  # apart from the programs' output files

@@ -70,7 +70,7 @@ def test_the_seasons_look_like_dane_county():
 
 
 def test_the_calendar_is_pythons_own_from_1990_to_its_end():
-    # weather.calendar_days counts days with strings and integers (issue #16); datetime is the
+    # weather.calendar_days counts days with strings and integers; datetime is the
     # oracle, every day of it.
     day = weather.START_DATE
     for date, day_of_year, days_since_start in weather.calendar_days():
@@ -86,8 +86,8 @@ def test_the_calendar_is_pythons_own_from_1990_to_its_end():
 
 
 def datetime_weather(seed):
-    """The generator as first written, with date objects (the oracle for the faster one of
-    issue #16): the same formula, the same random draws in the same order."""
+    """The generator written with date objects (the oracle for the faster one): the same
+    formula, the same random draws in the same order."""
     rng, day, anomaly = random.Random(seed), weather.START_DATE, 0.0
     while True:
         anomaly = weather.ANOMALY_PERSISTENCE * anomaly + rng.gauss(0.0, weather.ANOMALY_NOISE_F)
@@ -172,7 +172,7 @@ def test_producer_stream_is_keyed_ordered_and_has_duplicates(produce):
 
 
 def test_each_month_is_where_kafkas_default_partitioner_puts_its_key(produce):
-    # producer.py names each message's partition itself (issue #16): it must be the one a
+    # producer.py names each message's partition itself: it must be the one a
     # plain KafkaProducer picks for the key, on a topic of the same 4 partitions.
     produce(500)  # more than a year: every month
     homes = {key: number for number, messages in read_topic().items() for key, _, _ in messages}

@@ -1,4 +1,4 @@
-"""Soak test for issue #12's data half, run by hand (not part of `make test`):
+"""Soak test of the data half of reliability, run by hand (not part of `make test`):
 
     KAFKA_BOOTSTRAP=localhost:9300 .venv/bin/python -m tools.soak_data --seconds 300
 
