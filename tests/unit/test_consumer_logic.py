@@ -169,6 +169,15 @@ def test_the_expected_date_rejects_everything_held(capsys):
     assert capsys.readouterr().err.count("the stream went on with 1990-05-02") == 3
 
 
+def test_where_days_keep_going_missing_each_reading_waits_for_at_most_eight_dates():
+    # Every other day: no three consecutive dates ever follow one, so MAX_HELD decides.
+    dates = [f"1990-05-{day:02d}" for day in range(1, 31, 2)]
+    data, dates_filter, counted = apply([reading(n, d) for n, d in enumerate(dates)],
+                                        newest="1990-04-30", partition=3)  # May's
+    assert counted == [dates[0]] + dates[1:len(dates) - consumer.MAX_HELD + 1]
+    assert len(dates_filter.held) == consumer.MAX_HELD - 1
+
+
 def test_a_month_change_is_the_fast_path():
     # Partition 3 carries May, October and November: after May 31 comes October 1.
     data, dates, counted = apply([reading(0, "1990-10-01"), reading(1, "1990-10-02")],
