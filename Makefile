@@ -23,14 +23,15 @@ CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost
 venv: $(VENV)/.installed
 
 # Python 3.11+ with venv is checked first (one sentence, before anything is installed; Java only
-# gets a warning: the venv does not need it). Every package, the ones underneath included, comes
-# at the version requirements.lock pins; tests/unit/test_lock.py fails when the lock and the
-# requirements files disagree.
-$(VENV)/.installed: requirements.txt requirements-dev.txt $(LOCK) broker/preflight.py
+# gets a warning: the venv does not need it). pip's progress is one line (venv_install.py).
+# Every package, the ones underneath included, comes at the version requirements.lock pins;
+# tests/unit/test_lock.py fails when the lock and the requirements files disagree.
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(LOCK) broker/preflight.py \
+		broker/venv_install.py
 	@$(PYTHON) broker/preflight.py
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c $(LOCK)
+	$(PY) broker/venv_install.py -r requirements-dev.txt -c $(LOCK)
 	touch $@
 
 # Re-resolves requirements.lock from requirements-dev.txt (which includes requirements.txt) with

@@ -94,7 +94,8 @@ def test_grpcio_is_locked_at_grpcio_tools_version():
 
 def test_the_venv_and_the_image_install_through_the_lock():
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"pip install [^\n]*-r requirements-dev\.txt -c \$\(LOCK\)", makefile)
+    assert re.search(r"venv_install\.py -r requirements-dev\.txt -c \$\(LOCK\)", makefile)
+    assert '"-m", "pip", "install"' in (ROOT / "broker" / "venv_install.py").read_text()
     assert "LOCK := requirements.lock" in makefile
     dockerfile = (ROOT / "Dockerfile").read_text()
     final_stage = re.split(r"^FROM ", dockerfile, flags=re.M)[-1]

@@ -13,7 +13,7 @@ import pytest
 from tools.harness import ROOT
 
 NEEDED = ("Makefile", "requirements.txt", "requirements-dev.txt", "requirements.lock",
-          "broker/preflight.py", "broker/launcher.py")
+          "broker/preflight.py", "broker/venv_install.py", "broker/launcher.py")
 
 
 def copy_of_the_project(tmp_path):
