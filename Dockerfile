@@ -29,7 +29,7 @@ FROM runtime
 COPY requirements.txt requirements.lock /opt/p7/
 RUN pip install --no-cache-dir -r /opt/p7/requirements.txt -c /opt/p7/requirements.lock
 COPY --from=kafka-jars /opt/p7/broker/.cache /opt/p7/broker/.cache
-# pom.xml too: the launcher finds the jar cache by the pom's digest.
+# pom.xml too: the launcher takes the jar cache as complete only for the pom it was fetched for.
 COPY broker/kafka-version broker/pom.xml broker/launcher.py broker/server.properties \
      broker/log4j2.properties broker/tools-log4j2.properties /opt/p7/broker/
 # Kafka's tools on PATH: `docker exec p7 kafka-topics --describe --topic temperatures`.

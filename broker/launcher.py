@@ -187,17 +187,24 @@ def classpath():
                                 "(no libs/kafka_2.13-*.jar): fix it or unset it to use Maven")
         return f"{libs}/*"
     version = kafka_version()
-    libs = cache_libs(version)
-    if not (libs / ".complete").exists():
+    libs = CACHE_DIR / f"kafka-{version}"
+    if not cache_is_complete(libs, version):
         fetch_from_maven(version, libs)
     return f"{libs}/*"
 
 
-def cache_libs(version):
-    """The cache folder for this Kafka version and this pom.xml: a pom that asks for other jars
-    gets a folder of its own, so that a broker still running from the old one keeps its jars."""
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
-    return CACHE_DIR / f"kafka-{version}-{digest}"
+def cache_marker(version):
+    """What `.complete` holds once the cache has the jars of this version and this pom.xml: a
+    pom that asks for other jars (Kafka's tools were added once) makes the cache be fetched
+    again."""
+    return f"{version}\n{hashlib.sha256(POM.read_bytes()).hexdigest()}\n"
+
+
+def cache_is_complete(libs, version):
+    try:
+        return (libs / ".complete").read_text() == cache_marker(version)
+    except FileNotFoundError:
+        return False
 
 
 class Progress:
@@ -248,11 +255,14 @@ def fetch_from_maven(version, libs):
         # Launchers started at once (make test's two test processes, each with its broker)
         # fetch once: the others wait here, then find the cache complete.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (libs / ".complete").exists():
+        if cache_is_complete(libs, version):
             return
         print(f"launcher: fetching Apache Kafka {version} from Maven Central into {libs} "
               "(first run only)", file=sys.stderr, flush=True)
-        shutil.rmtree(libs, ignore_errors=True)
+        # Into a folder of its own, put in place by renames once complete: a broker running
+        # from the old jars keeps those it opened, and any it opens later are the new ones.
+        fresh = libs.with_name(libs.name + ".fetching")
+        shutil.rmtree(fresh, ignore_errors=True)
         started = time.monotonic()
         # Maven's own lines (not -q) say what it downloads and copies; they are read here and
         # summed up on one progress line. Maven names no total before it is done, so the line
@@ -260,7 +270,7 @@ def fetch_from_maven(version, libs):
         # all), then jars copied into the cache.
         process = subprocess.Popen(
             [mvn, "-B", "-f", str(POM), f"-Dkafka.version={version}",
-             "dependency:copy-dependencies", f"-DoutputDirectory={libs}",
+             "dependency:copy-dependencies", f"-DoutputDirectory={fresh}",
              "-DincludeScope=runtime"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             stdin=subprocess.DEVNULL)
@@ -282,11 +292,17 @@ def fetch_from_maven(version, libs):
             errors = [line for line in output if "[ERROR]" in line] or output
             tail = "\n".join(errors[-15:])
             raise LauncherError(f"Maven could not fetch Kafka {version}:\n{tail}")
-        total = sum(jar.stat().st_size for jar in libs.glob("*.jar"))
+        total = sum(jar.stat().st_size for jar in fresh.glob("*.jar"))
+        (fresh / ".complete").write_text(cache_marker(version))
+        old = libs.with_name(libs.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if libs.exists():
+            libs.rename(old)
+        fresh.rename(libs)
+        shutil.rmtree(old, ignore_errors=True)
         progress.done(f"launcher: Kafka {version}: {jars} jars ({total / 1e6:.0f} MB) in "
                       f"{libs}, {files} files ({size / 1e6:.1f} MB) downloaded, "
                       f"{time.monotonic() - started:.0f} s")
-        (libs / ".complete").write_text(version + "\n")
 
 
 # ---------------------------------------------------------------- configuration and storage

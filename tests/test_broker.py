@@ -156,8 +156,10 @@ def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
 def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     """The Docker path: KAFKA_HOME/libs instead of Maven. The Maven cache has the same jars."""
     state, port = own_broker
-    cached = launcher_module.cache_libs(launcher_module.kafka_version())
-    assert (cached / ".complete").exists(), "the session broker should have filled the cache"
+    version = launcher_module.kafka_version()
+    cached = ROOT / "broker" / ".cache" / f"kafka-{version}"
+    assert launcher_module.cache_is_complete(cached, version), \
+        "the session broker should have filled the cache"
     release = tmp_path / "kafka_2.13"
     shutil.copytree(cached, release / "libs")
     env = dict(os.environ, KAFKA_HOME=str(release))
@@ -227,16 +229,28 @@ def test_launchers_started_at_once_fetch_kafka_once(tmp_path):
     assert [fetch.returncode for fetch in fetches] == [0, 0], outputs
     assert sum("fetching Apache Kafka" in output for output in outputs) == 1, outputs
     version = (ROOT / "broker" / "kafka-version").read_text().strip()
-    assert len(list(copy.glob(f".cache/kafka-{version}-*/.complete"))) == 1
+    libs = copy / ".cache" / f"kafka-{version}"
+    assert (libs / ".complete").exists()
     assert "Maven: downloaded" in outputs[0] + outputs[1], "no progress was shown"
 
+    # A cache filled for another pom.xml (here: the one before Kafka's tools) is fetched again,
+    # into a folder of its own that then takes the old one's place.
+    (libs / ".complete").write_text(f"{version}\n")
+    (libs / f"kafka-tools-{version}.jar").unlink()
+    again = subprocess.run([sys.executable, str(copy / "launcher.py"), "fetch"],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "fetching Apache Kafka" in again.stderr
+    assert (libs / f"kafka-tools-{version}.jar").exists()
+    assert sorted(p.name for p in (copy / ".cache").iterdir()) == [".fetch.lock",
+                                                                   f"kafka-{version}"]
 
-def test_a_changed_pom_gets_a_cache_folder_of_its_own(tmp_path, monkeypatch):
-    """A broker still running from the old jars keeps them when the pom asks for others."""
+
+def test_the_cache_marker_follows_the_pom(tmp_path, monkeypatch):
     pom = tmp_path / "pom.xml"
     pom.write_text("<project/>")
     monkeypatch.setattr(launcher_module, "POM", pom)
-    before = launcher_module.cache_libs("4.1.1")
+    before = launcher_module.cache_marker("4.1.1")
     pom.write_text("<project><!-- other jars --></project>")
-    assert launcher_module.cache_libs("4.1.1") != before
-    assert before.name.startswith("kafka-4.1.1-")
+    assert launcher_module.cache_marker("4.1.1") != before
+    assert before.startswith("4.1.1\n")
