@@ -98,3 +98,15 @@ def test_javas_refusal_names_the_heap_variable(monkeypatch):
     output = ("Error occurred during initialization of VM\nToo small maximum heap\n")
     assert launcher.refused_setting(output, {}, ["KAFKA_HEAP_OPTS"]) == \
         "Java refuses KAFKA_HEAP_OPTS='-Xmx5': Too small maximum heap"
+
+
+def test_a_compose_node_takes_kafka_variables_and_its_bootstrap_is_none(monkeypatch, tmp_path):
+    """compose.yaml's environment, as a user would extend it with a KAFKA_* setting."""
+    from test_launcher_config import IMAGE_ENV, compose_services, generated_config
+    env = dict(IMAGE_ENV, **compose_services()["kafka1"]["environment"],
+               KAFKA_LOG_RETENTION_HOURS="1")
+    monkeypatch.delenv("KAFKA_LOG_RETENTION_HOURS", raising=False)
+    _args, config = generated_config(monkeypatch, tmp_path, env)
+    assert config["log.retention.hours"] == "1"
+    assert config["min.insync.replicas"] == "2", "the cluster's settings stay"
+    assert not any(key.startswith("bootstrap") for key in config)
