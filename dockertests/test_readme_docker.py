@@ -153,9 +153,10 @@ def docker_names():
     return set(listed.stdout.split()) | set(images.stdout.split())
 
 
-def grade(files, tmp_path):
+def grade(files, tmp_path, *how):
+    """autograde.py on `files`, --docker unless `how` says otherwise: (run, per-check results)."""
     result_file = tmp_path / "grade.json"
-    graded = run(sys.executable, ROOT / "autograde.py", "--docker", "--files", files,
+    graded = run(sys.executable, ROOT / "autograde.py", *(how or ["--docker"]), "--files", files,
                  "--json", result_file)
     # The course grader's shape; the per-check results are its "checks".
     results = json.loads(result_file.read_text())["checks"] if result_file.exists() else []
@@ -175,6 +176,17 @@ def test_autograde_docker_passes_beside_the_users_container(user_container, tmp_
     assert user_container.state()[0], "the user's container was stopped"
     assert run("docker", "image", "inspect", "-f", "{{.Id}}", "p7").stdout == image_id
     assert docker_names() == before
+
+
+def test_autograde_image_gives_a_plain_student_submission_full_marks(user_container, tmp_path):
+    """--image: the corpus's plain submission (its programs write to /files, its weather.py
+    reads no speed-up variable) mounted in the p7 image, beside the user's container."""
+    graded, results = grade(ROOT / "tests" / "submissions" / "plain" / "files", tmp_path,
+                            "--image", "p7")
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-2000:]
+    assert "score: 100/100" in graded.stdout
+    assert len(results) == 12 and [r["status"] for r in results] == [
+        "PASS" if r["max_points"] else "SKIPPED" for r in results], results
 
 
 def submission(tmp_path, dockerfile):
