@@ -44,7 +44,7 @@ def test_outputs_and_leftovers_in_files_stay_out_of_the_image(image, tmp_path):
     context = tmp_path / "context"
     shutil.copytree(ROOT / "broker", context / "broker",
                     ignore=shutil.ignore_patterns(".run*", ".cache", ".cluster"))
-    for name in ("Dockerfile", ".dockerignore", "requirements.txt"):
+    for name in ("Dockerfile", ".dockerignore", "requirements.txt", "requirements.lock"):
         shutil.copy(ROOT / name, context / name)
     files = context / "files"
     shutil.copytree(ROOT / "files", files, ignore=shutil.ignore_patterns(*LEFTOVER_PATTERNS))
