@@ -24,11 +24,17 @@ def copy_of_the_project(tmp_path):
     return copy
 
 
+def outside_make():
+    """This process's environment without what an outer make (`make test`) passes down: the
+    `make venv` a user types is a make of its own, and says `make:`, not `make[1]:`."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+
 def python_reporting(tmp_path, version):
     fake = tmp_path / "fake-python"
     fake.mkdir()
     (fake / "sitecustomize.py").write_text(f"import sys\nsys.version_info = {version!r}\n")
-    return dict(os.environ, PYTHONPATH=str(fake))
+    return dict(outside_make(), PYTHONPATH=str(fake))
 
 
 def java_reporting(tmp_path, version_line):
@@ -37,7 +43,7 @@ def java_reporting(tmp_path, version_line):
     java = bin_dir / "java"
     java.write_text(f"#!/bin/sh\necho '{version_line}' >&2\n")
     java.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env = {k: v for k, v in outside_make().items() if k != "JAVA_HOME"}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     return env
 
