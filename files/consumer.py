@@ -629,9 +629,9 @@ class DateFilter:
 
     def count_held(self, index):
         """Count held reading `index`; the ones held before it are skipped (the stream starts
-        after them), the ones after it are judged again, in order. So no held reading is ever
-        older than a counted one, and the checkpoint at the first held one never passes a
-        reading that counts."""
+        after them), the ones after it are judged again, in order. So every held reading comes
+        after every counted one in the partition, and the checkpoint at the first held one
+        never passes a reading that counts."""
         earlier, (offset, month, date, degrees), later = (
             self.held[:index], self.held[index], self.held[index + 1:])
         for skipped_offset, _, skipped_date, _ in earlier:
