@@ -192,7 +192,7 @@ def test_autograde_image_gives_a_plain_student_submission_full_marks(user_contai
 def submission(tmp_path, dockerfile):
     """A copy of the project with another Dockerfile."""
     root = tmp_path / "submission"
-    for name in ("broker", "requirements.txt", ".dockerignore"):
+    for name in ("broker", "requirements.txt", "requirements.lock", ".dockerignore"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns(".run*", ".cache"))
