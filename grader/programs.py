@@ -84,7 +84,9 @@ def wait_for(condition, timeout, what, *programs):
 # ---------------------------------------------------------------- consumer.py's workers
 
 # Prints the pid of every process under consumer.py ("p PID") and the ids of consumer.py's own
-# threads but its main one ("t TID"), then "-" after each look.
+# threads but its main one ("t TID"), then "-" after each look. The pid file is written by the
+# program's own `docker exec`, which may start after this one: it is waited for (up to 60 s),
+# since an empty pid would make the walk look at /proc itself.
 WALK_SCRIPT = r"""
 walk() {
   for t in /proc/$1/task/*; do
@@ -93,7 +95,9 @@ walk() {
     for c in $(cat $t/children 2>/dev/null); do echo "p $c"; walk $c; done
   done
 }
-top=$(cat PIDFILE)
+for i in $(seq 600); do [ -s PIDFILE ] && break; sleep 0.1; done
+top=$(cat PIDFILE 2>/dev/null)
+[ -n "$top" ] || exit 0
 while [ -d /proc/$top ]; do walk $top; echo -; sleep INTERVAL; done
 """
 
