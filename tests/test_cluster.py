@@ -16,6 +16,8 @@ from helpers import (assert_exact, assert_one_clean_sentence, current_topic_id, 
                      offsets_in, wait_until)
 from tools import harness, p7check
 
+pytestmark = pytest.mark.chaos  # a three-node cluster of its own, nodes killed and restarted
+
 DOWN_SEC = 10          # the "bring it back 10 s later"
 TWO_DOWN_SEC = 15
 PROGRESS_TIMEOUT = 300  # a loaded 2-core machine recovers slowly; a passing run never waits it

@@ -21,7 +21,10 @@ from helpers import (FILES, assert_one_clean_sentence, free_port, fresh_topic,
                      group_has_partitions, launcher, report_bytes, wait_until)
 from tools import p7check, soak_outages
 
+pytestmark = pytest.mark.broker  # the session broker; the outage test below is chaos
 
+
+@pytest.mark.chaos
 def test_outages_under_load_lose_nothing_and_end_no_program(tmp_path):
     """producer.py at full speed, consumer.py (with --birthday) and debug.py while a private
     broker is killed -9 and restarted: twice briefly, then for long enough to stop the
