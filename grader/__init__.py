@@ -8,8 +8,9 @@ assignment, with the check that tests each: CONTRACT.md.
 - session.py: one grading session: the copy, the broker (local, or in a container of the
   submission's image or of a given one), the programs it started, and what the topic holds.
 - programs.py: the programs as processes or `docker exec`, and a watch on consumer.py's workers.
-- evidence.py: what the checks read besides the topic: partition files, a concurrent reader,
-  the programs' sources.
+- evidence.py: what the checks read besides the topic and the partition files: the PNG, the
+  folder's files, the programs' sources. The partition files and the concurrent reader that
+  parses them while they are replaced are tools/partition_files.py's.
 - checks.py: the checks.
 - report.py: running a check, the PASS/FAIL table, the JSON results in the course's shape.
 - batch.py: --batch, a class of submissions one after another.

@@ -15,8 +15,9 @@ from tools import p7check
 from tools.harness import PROGRAM_TIMEOUT
 from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC
 
-from .evidence import ConcurrentReader, calls_to, counted, first_problems, folder_snapshot, \
-    is_png, read_json
+from tools.partition_files import ConcurrentReader, read_json
+
+from .evidence import calls_to, counted, first_problems, folder_snapshot, is_png
 from .programs import require_running, wait_for
 from .registry import SKIPPED, CheckFailed, check, require
 from .session import CATCH_UP_TIMEOUT, FIRST_MESSAGES, TOPIC_TIMEOUT

@@ -1,12 +1,7 @@
-"""What the checks look at besides the topic: the partition files in the grading folder (also
-while they are being replaced), the PNG, and the programs' sources."""
+"""What the checks look at besides the topic and the partition files (those are read through
+tools/partition_files.py): the PNG, the grading folder's files, and the programs' sources."""
 
 import ast
-import threading
-
-from tools import p7check
-from tools.harness import STOP_TIMEOUT
-from tools.p7check import PARTITIONS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHOWN_PROBLEMS = 3
@@ -23,19 +18,6 @@ def is_png(path):
         return path.read_bytes()[:8] == PNG_SIGNATURE
     except OSError:
         return False
-
-
-def read_json(path):
-    """The parsed file, or None when it is missing or does not parse."""
-    try:
-        return p7check.load_json(path)  # never blocks on a FIFO
-    except (OSError, ValueError, RecursionError):
-        return None
-
-
-def month_years(data, month):
-    years = data.get(month) if isinstance(data, dict) else None
-    return years if isinstance(years, dict) else {}
 
 
 def folder_snapshot(folder):
@@ -120,88 +102,3 @@ def counted(data):
             if isinstance(stats, dict) and isinstance(stats.get("count"), int):
                 total += stats["count"]
     return total
-
-
-class PartitionFiles:
-    """partition-N.json in the folder where the consumers run."""
-
-    def __init__(self, folder):
-        self.folder = folder
-
-    def path(self, n):
-        return self.folder / f"partition-{n}.json"
-
-    def remove(self, *patterns):
-        for pattern in patterns:
-            for path in self.folder.glob(pattern):
-                path.unlink()
-
-    def offsets(self):
-        """{partition: the offset its file says it has read up to, None without a file}."""
-        offsets = {}
-        for n in range(PARTITIONS):
-            data = read_json(self.path(n))
-            offsets[n] = data.get("offset") if isinstance(data, dict) else None
-        return offsets
-
-    def caught_up(self, target):
-        offsets = self.offsets()
-        return all(isinstance(offsets[n], int) and offsets[n] >= target[n] for n in target)
-
-    def january_years(self):
-        return max((len(month_years(read_json(self.path(n)), "January"))
-                    for n in range(PARTITIONS)), default=0)
-
-    def years(self, folder=None):
-        """Every year any month of the four files has (of `folder`, default the grading copy)."""
-        folder = folder or self.folder
-        found = set()
-        for n in range(PARTITIONS):
-            data = read_json(folder / f"partition-{n}.json")
-            for month in p7check.MONTH_NAMES:
-                found.update(month_years(data, month))
-        return found
-
-
-class ConcurrentReader(threading.Thread):
-    """json.load the partition files in a tight loop, like a dashboard, and remember any failure."""
-
-    def __init__(self, folder):
-        super().__init__(daemon=True, name="concurrent-reader")
-        self.files = PartitionFiles(folder)
-        self.halt = threading.Event()
-        self.reads = 0
-        self.failures = []
-        self.failure_count = 0
-        self.seen = set()
-        self.versions = set()
-
-    def fail(self, text):
-        self.failure_count += 1
-        if len(self.failures) < SHOWN_PROBLEMS:
-            self.failures.append(text)
-
-    def run(self):
-        while not self.halt.is_set():
-            for n in range(PARTITIONS):
-                path = self.files.path(n)
-                try:
-                    data = p7check.load_json(path)  # never blocks on a FIFO
-                except FileNotFoundError:
-                    if n in self.seen:
-                        self.fail(f"{path.name} vanished while being replaced")
-                    continue
-                except (ValueError, UnicodeDecodeError, RecursionError) as err:
-                    self.fail(f"{path.name} did not parse ({err})")
-                    continue
-                except OSError as err:
-                    self.fail(f"{path.name} could not be read ({err})")
-                    continue
-                self.reads += 1
-                self.seen.add(n)
-                if isinstance(data, dict):
-                    self.versions.add((n, data.get("offset")))
-
-    def stop(self):
-        self.halt.set()
-        self.join(timeout=STOP_TIMEOUT)

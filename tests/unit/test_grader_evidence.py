@@ -3,9 +3,10 @@ settings, written as keywords (the assignment's snippet) or kept as data (files/
 
 import os
 
-from grader.evidence import calls_to, read_json
+from grader.evidence import calls_to
 from tools import p7check
 from tools.harness import FILES
+from tools.partition_files import read_json
 
 KEYWORDS = '''
 from kafka import KafkaProducer
