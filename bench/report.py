@@ -1,7 +1,9 @@
 """BENCHMARKS.md from one run's measured figures: bench/BENCHMARKS.template.md filled in.
 
-The prose (what each section measures, how, and what earlier A/B runs found) lives in the
-template; this module only turns the results into the strings that go in its ${placeholders},
+The prose (what each section measures, and how) lives in the template, which holds no figure of
+its own: every number in BENCHMARKS.md comes from the run through one of its ${placeholders}
+(tests/unit/test_bench_report.py checks both). What earlier runs found is kept, dated, in
+docs/performance-history.md. This module only turns the results into the placeholders' strings,
 tables included.
 """
 
