@@ -193,7 +193,7 @@ def failover(workdir, cluster, target):
 
         sample_for(STEADY_SEC)
         killed_at = time.time()
-        cluster.kill9(leader)
+        cluster.kill(leader)
         sample_for(DOWN_SEC)
         restart_started = time.time()
         cluster.start()
@@ -318,21 +318,14 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="p7-bench-cluster-") as workdir:
         workdir = Path(workdir)
-        broker_port = harness.free_port_run(2)
-        env = dict(os.environ, KAFKA_BOOTSTRAP=f"localhost:{broker_port}",
-                   P7_BROKER_STATE=str(workdir / "broker"))
-        cluster = harness.LocalCluster(workdir / "cluster")
-        with harness.local_broker(env) as single_bootstrap:
-            try:
-                say("starting the cluster")
-                cluster.start()
-                targets = [Target("single broker", single_bootstrap, "1"),
-                           Target("cluster", cluster.bootstrap, "3")]
-                figures = throughput(workdir, targets, count, rounds)
-                say("failover: killing the leader of partition 0 mid-stream")
-                failed_over = failover(workdir, cluster, targets[1])
-            finally:
-                cluster.stop()
+        say("starting a broker and a cluster of our own")
+        with harness.LocalBroker(workdir / "broker") as single, \
+                harness.LocalCluster(workdir / "cluster") as cluster:
+            targets = [Target("single broker", single.bootstrap, "1"),
+                       Target("cluster", cluster.bootstrap, "3")]
+            figures = throughput(workdir, targets, count, rounds)
+            say("failover: killing the leader of partition 0 mid-stream")
+            failed_over = failover(workdir, cluster, targets[1])
     text = render(figures, failed_over, count, rounds, started)
     write_section(args.out, text)
     say(f"wrote {SECTION[3:]!r} into {args.out}")

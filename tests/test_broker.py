@@ -6,13 +6,15 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from broker import launcher as launcher_module
-from helpers import ROOT, assert_one_clean_sentence, broker_port, free_port, launcher
+from helpers import ROOT, assert_one_clean_sentence, broker_port, launcher
+from tools import harness
 
 
 def test_the_session_broker_answers_kafka_clients(broker):
@@ -31,63 +33,97 @@ def test_a_second_start_reuses_the_running_broker(broker):
 
 @pytest.fixture
 def own_broker(tmp_path):
-    """A second broker on free ports with its own state, always stopped afterwards."""
-    state = tmp_path / "state"
-    port = free_port()
-    yield state, port
-    launcher("--state-dir", str(state), "stop")
+    """A second broker on free ports with its own state folder, not started: each test starts
+    it through the launcher as it needs (own_broker.launcher("start", env=...)). Whatever it
+    started is stopped afterwards, and killed if it would not stop."""
+    broker = harness.LocalBroker(tmp_path / "state")
+    try:
+        yield broker
+    finally:
+        broker.close()
 
 
 def test_start_waits_until_ready_and_stop_frees_the_port(own_broker):
-    state, port = own_broker
-    started = launcher("--state-dir", str(state), "start", "--port", str(port),
-                       "--controller-port", str(free_port()))
+    started = own_broker.launcher("start")
     assert started.returncode == 0, started.stdout + started.stderr
-    assert f"ready on localhost:{port}" in started.stdout
-    assert (state / "logs" / "server.log").exists(), "the broker wrote no log file"
+    assert f"ready on localhost:{own_broker.port}" in started.stdout
+    assert (own_broker.state_dir / "logs" / "server.log").exists(), "the broker wrote no log file"
 
     # Ready means ready: a client gets an answer at once, with no retry loop of its own.
-    admin = KafkaAdminClient(bootstrap_servers=f"localhost:{port}")
+    admin = KafkaAdminClient(bootstrap_servers=own_broker.bootstrap)
     try:
         assert isinstance(admin.list_topics(), list)
     finally:
         admin.close()
-    assert launcher("--state-dir", str(state), "status", "--port", str(port)).returncode == 0
+    assert own_broker.launcher("status").returncode == 0
 
-    stopped = launcher("--state-dir", str(state), "stop")
+    stopped = own_broker.launcher("stop")
     assert stopped.returncode == 0, stopped.stderr
     with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port is still taken after stop"
-    again = launcher("--state-dir", str(state), "stop")
+        assert sock.connect_ex(("127.0.0.1", own_broker.port)) != 0, \
+            "the port is still taken after stop"
+    again = own_broker.launcher("stop")
     assert again.returncode == 0 and "no broker" in again.stdout
 
 
+def test_a_broker_of_our_own_restarts_and_leaves_no_jvm_when_its_block_fails():
+    """harness.LocalBroker, which the outage tests and the soaks rely on: kill -9 and a start
+    bring it back on its port, restart() is a clean stop and start, and a `with` block that
+    fails still ends with no JVM and no folder left."""
+    pids = []
+    with pytest.raises(ZeroDivisionError):
+        with harness.LocalBroker() as broker:
+            state_dir = broker.state_dir
+            pids.append(broker.pid())
+            broker.kill()
+            assert broker.pid() is None and not process_runs(pids[-1])
+            broker.start()
+            pids.append(broker.pid())
+            broker.restart()
+            pids.append(broker.pid())
+            admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+            try:
+                assert isinstance(admin.list_topics(), list)
+            finally:
+                admin.close()
+            1 / 0  # the block fails while the broker runs
+    assert None not in pids and len(set(pids)) == 3, pids
+    assert not any(process_runs(pid) for pid in pids), "a JVM was left behind"
+    assert not state_dir.exists(), "the temporary state folder was left behind"
+
+
+def process_runs(pid):
+    """Whether `pid` is a process that has not exited (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def test_a_port_held_by_another_program_is_a_clear_error(own_broker):
-    state, _ = own_broker
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        result = launcher("--state-dir", str(state), "start", "--port", str(port), timeout=60)
+        result = launcher("--state-dir", str(own_broker.state_dir), "start", "--port", str(port),
+                          timeout=60)
     assert result.returncode == 1
     line = assert_one_clean_sentence(result.stderr)
     assert f"port {port}" in line and "held by another program" in line
 
 
 def test_missing_java_is_a_clear_error(own_broker, tmp_path):
-    state, port = own_broker
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     os.symlink(sys.executable, bin_dir / "python3")
     env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "KAFKA_HOME")}
     env["PATH"] = str(bin_dir)
-    result = launcher("--state-dir", str(state), "start", "--port", str(port), env=env)
+    result = own_broker.launcher("start", env=env)
     assert result.returncode == 1
     assert "Java is not installed" in assert_one_clean_sentence(result.stderr)
 
 
 def test_a_java_older_than_17_is_a_clear_error(own_broker, tmp_path):
-    state, port = own_broker
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     java = bin_dir / "java"
@@ -95,11 +131,11 @@ def test_a_java_older_than_17_is_a_clear_error(own_broker, tmp_path):
     java.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "KAFKA_HOME")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    result = launcher("--state-dir", str(state), "start", "--port", str(port), env=env)
+    result = own_broker.launcher("start", env=env)
     assert result.returncode == 1
     line = assert_one_clean_sentence(result.stderr)
     assert "Kafka needs Java 17 or newer" in line and "is Java 11" in line
-    assert not (state / "data").exists(), "nothing should be formatted with a Java too old"
+    assert not (own_broker.state_dir / "data").exists(), "nothing should be formatted with a Java too old"
 
 
 def broker_setting(bootstrap, name):
@@ -115,13 +151,12 @@ def broker_setting(bootstrap, name):
 def test_kafka_variables_set_broker_settings_and_the_heap(own_broker):
     """The apache/kafka image's convention: KAFKA_LOG_RETENTION_HOURS=1 is log.retention.hours=1
     in the broker's effective config; KAFKA_HEAP_OPTS replaces the launcher's 512 MB heap."""
-    state, port = own_broker
     env = dict(os.environ, KAFKA_LOG_RETENTION_HOURS="1", KAFKA_HEAP_OPTS="-Xmx300m -Xms300m")
-    started = launcher("--state-dir", str(state), "start", "--port", str(port),
-                       "--controller-port", str(free_port()), env=env)
+    started = own_broker.launcher("start", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
-    assert broker_setting(f"localhost:{port}", "log.retention.hours") == "1"
-    pid = (state / "broker.pid").read_text().strip()
+    assert broker_setting(own_broker.bootstrap, "log.retention.hours") == "1"
+    pid = own_broker.pid()
+    assert pid is not None, "the broker's pid file names no running broker"
     arguments = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")
     assert "-Xmx300m" in arguments and "-Xmx512m" not in arguments
 
@@ -134,28 +169,24 @@ def test_kafka_variables_set_broker_settings_and_the_heap(own_broker):
                                                        "advertised.listeners"]),
 ])
 def test_a_kafka_variable_the_broker_refuses_is_one_sentence(own_broker, variable, value, words):
-    state, port = own_broker
     env = dict(os.environ, **{variable: value})
-    result = launcher("--state-dir", str(state), "start", "--port", str(port),
-                      "--controller-port", str(free_port()), env=env)
+    result = own_broker.launcher("start", env=env)
     assert result.returncode == 1
     line = assert_one_clean_sentence(result.stderr)
     for word in words:
         assert word in line
-    assert not (state / "data" / "meta.properties").exists(), "nothing should be formatted"
+    assert not (own_broker.state_dir / "data" / "meta.properties").exists(), "nothing should be formatted"
 
 
 def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
-    state, port = own_broker
     env = dict(os.environ, KAFKA_HOME=str(tmp_path))
-    result = launcher("--state-dir", str(state), "start", "--port", str(port), env=env)
+    result = own_broker.launcher("start", env=env)
     assert result.returncode == 1
     assert "not an unpacked Kafka release" in assert_one_clean_sentence(result.stderr)
 
 
 def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     """The Docker path: KAFKA_HOME/libs instead of Maven. The Maven cache has the same jars."""
-    state, port = own_broker
     version = launcher_module.kafka_version()
     cached = ROOT / "broker" / ".cache" / f"kafka-{version}"
     assert launcher_module.cache_is_complete(cached, version), \
@@ -163,10 +194,10 @@ def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     release = tmp_path / "kafka_2.13"
     shutil.copytree(cached, release / "libs")
     env = dict(os.environ, KAFKA_HOME=str(release))
-    started = launcher("--state-dir", str(state), "start", "--port", str(port),
-                       "--controller-port", str(free_port()), env=env)
+    started = own_broker.launcher("start", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
-    pid = (state / "broker.pid").read_text().strip()
+    pid = own_broker.pid()
+    assert pid is not None, "the broker's pid file names no running broker"
     command_line = open(f"/proc/{pid}/cmdline", "rb").read().decode()
     assert f"{release / 'libs'}/*" in command_line, "the broker did not run from KAFKA_HOME"
 
@@ -204,13 +235,12 @@ def test_dockerfile_uses_the_native_version_config_and_pins():
 
 def test_foreground_mode_listens_where_told(own_broker, tmp_path):
     """What the container runs: config written for 0.0.0.0, advertised as localhost."""
-    state, port = own_broker
+    port = own_broker.port
     env = dict(os.environ, P7_LISTEN_HOST="0.0.0.0")
     # Start in the background with the same settings the container's --foreground uses.
-    started = launcher("--state-dir", str(state), "start", "--port", str(port),
-                       "--controller-port", str(free_port()), env=env)
+    started = own_broker.launcher("start", env=env)
     assert started.returncode == 0, started.stderr
-    config = (state / "server.properties").read_text()
+    config = (own_broker.state_dir / "server.properties").read_text()
     assert f"listeners=PLAINTEXT://0.0.0.0:{port}," in config
     assert f"advertised.listeners=PLAINTEXT://localhost:{port}" in config
     native = (ROOT / "broker" / ("server.properties")).read_text()

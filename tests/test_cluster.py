@@ -5,7 +5,6 @@ started and brought back after each kill with `make cluster`, as a user does; th
 is not involved. The programs get the cluster as a bootstrap list.
 """
 
-import os
 import time
 
 import pytest
@@ -26,18 +25,10 @@ CATCH_UP_TIMEOUT = 300
 
 @pytest.fixture(scope="module")
 def module_cluster(tmp_path_factory):
-    cluster = harness.LocalCluster(tmp_path_factory.mktemp("cluster"))
-    saved = os.environ.get("KAFKA_BOOTSTRAP")
-    try:
-        cluster.start()
-        os.environ["KAFKA_BOOTSTRAP"] = cluster.bootstrap  # for p7check
+    """The cluster of this module's tests; stopped, with no node left, after the last one."""
+    with harness.LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster, \
+            harness.use_bootstrap(cluster.bootstrap):  # for p7check
         yield cluster
-    finally:
-        if saved is None:
-            os.environ.pop("KAFKA_BOOTSTRAP", None)
-        else:
-            os.environ["KAFKA_BOOTSTRAP"] = saved
-        cluster.stop()
 
 
 @pytest.fixture
@@ -132,7 +123,7 @@ def test_readings_kafka_refuses_are_held_and_sent_again_in_order(tmp_path, clust
                60, "2000 messages")
     set_min_insync_replicas(3)
     victim = describe_topic()[0][0]
-    cluster.kill9(victim)
+    cluster.kill(victim)
     wait_until(lambda: "did not take readings" in producer.stderr or not producer.running(), 90,
                "the producer to say that Kafka refuses its readings")
     assert "in-sync replicas is lower than the configured minimum" in producer.stderr, producer.stderr
@@ -199,7 +190,7 @@ def test_failover_loses_nothing_and_kills_no_program(tmp_path, cluster, start):
         leader = describe_topic()[0][0]
         victim = leader if leader not in killed else next(n for n in (1, 2, 3)
                                                           if n not in killed)
-        cluster.kill9(victim)
+        cluster.kill(victim)
         killed.append(victim)
         time.sleep(DOWN_SEC)  # the outage itself: the scenario, not a wait for a condition
         assert_alive(*programs)
@@ -212,8 +203,8 @@ def test_failover_loses_nothing_and_kills_no_program(tmp_path, cluster, start):
     # Two of three down: no quorum and fewer in-sync replicas than min.insync.replicas. The
     # producer holds its readings (it may say so once) and carries on once a node is back.
     first, second = [n for n in (1, 2, 3) if n != killed[-1]][:2]
-    cluster.kill9(first)
-    cluster.kill9(second)
+    cluster.kill(first)
+    cluster.kill(second)
     time.sleep(TWO_DOWN_SEC)
     assert_alive(*programs)
     cluster.start()

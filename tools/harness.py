@@ -8,20 +8,28 @@ One process harness for the tests, autograde.py, the benchmarks and `make run`:
 - DockerProgram: the same for `docker exec CONTAINER python3 /files/NAME`, remembering the pid
   inside so that signals reach it (the docker CLI does not pass them on to an exec'd process).
 - Container: one `docker run` of the p7 image; build_image() says why a build failed.
-- local_broker(): broker/launcher.py's broker on localhost, reused or started and stopped.
+- LocalBroker and LocalCluster: a broker or a three-node cluster of our own (broker/launcher.py
+  on free ports, in a temporary folder), to start, kill -9, stop and restart; closing one (the
+  end of its `with` block, whatever happened in it) leaves no JVM and no folder behind.
+- local_broker(): the broker at KAFKA_BOOTSTRAP as `make broker` runs it, reused or started
+  (through LocalBroker) and then stopped.
+- use_bootstrap(): KAFKA_BOOTSTRAP set for a block, for p7check and the launcher.
 - topic_id() and wait_for_recreated_topic(): a recreated topic is told apart by its id.
 
 Standard library only at import time (autograde.py imports it before it knows whether the
 project's packages are there); kafka-python is imported where a function needs it.
 """
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,6 +41,7 @@ LAUNCHER = ROOT / "broker" / "launcher.py"
 STOP_TIMEOUT = 45               # producer.py may wait 30 s for an absent broker's acks
 PROGRAM_TIMEOUT = 60
 BROKER_START_TIMEOUT = 600      # the first start may fetch Kafka from Maven Central
+KILL_TIMEOUT = 30               # a JVM is gone this long after SIGKILL, however busy the machine
 TOPIC_TIMEOUT = 60
 DOCKER_TIMEOUT = 120            # one docker command other than build
 BUILD_TIMEOUT = 1800            # a first build downloads a JRE, Maven, Kafka's jars, numpy...
@@ -220,22 +229,9 @@ def launcher(*args, env=None, timeout=BROKER_START_TIMEOUT):
                           text=True, env=env, timeout=timeout)
 
 
-@contextlib.contextmanager
-def local_broker(env=None):
-    """The launcher's broker for KAFKA_BOOTSTRAP (of `env`, else ours): reused when one already
-    answers there, else started, and then stopped again at the end. Yields the bootstrap."""
-    env = dict(os.environ if env is None else env)
-    bootstrap = env.get("KAFKA_BOOTSTRAP", "localhost:9092")
-    already_up = launcher("status", env=env).returncode == 0
-    started = launcher("start", env=env)
-    if started.returncode != 0:
-        raise RuntimeError("broker/launcher.py could not start the broker: "
-                           + (started.stderr or started.stdout).strip())
-    try:
-        yield bootstrap
-    finally:
-        if not already_up:
-            launcher("stop", env=env)
+class BrokerError(RuntimeError):
+    """broker/launcher.py could not start or stop a broker, or a node to kill was not running;
+    the message says which, with the launcher's own words."""
 
 
 def free_port_run(count):
@@ -257,41 +253,226 @@ def _port_is_free(port):
     return True
 
 
-class LocalCluster:
-    """broker/launcher.py's three-node cluster, started (and brought back after a kill) with
-    `make cluster`, as a user does; its nodes on `ports`, their folders under `root`."""
+@contextlib.contextmanager
+def use_bootstrap(bootstrap):
+    """KAFKA_BOOTSTRAP=`bootstrap` in this process's environment for the block (p7check and the
+    launcher read it there); the previous value, or its absence, comes back afterwards."""
+    saved = os.environ.get("KAFKA_BOOTSTRAP")
+    os.environ["KAFKA_BOOTSTRAP"] = bootstrap
+    try:
+        yield bootstrap
+    finally:
+        if saved is None:
+            os.environ.pop("KAFKA_BOOTSTRAP", None)
+        else:
+            os.environ["KAFKA_BOOTSTRAP"] = saved
 
-    def __init__(self, root, ports=None):
-        self.root = Path(root)
+
+def _state(folder):
+    """broker/launcher.py's view of one node's folder: its pid file, judged by the command line
+    of the process it names (a stale pid file names no broker)."""
+    from broker.launcher import State
+    return State(folder)
+
+
+class _LocalKafka:
+    """What LocalBroker and LocalCluster share: their state folder, kill -9 of a node, and a
+    cleanup that leaves no JVM behind.
+
+    state_dir None: a new temporary folder, removed by close(). close() runs at the end of a
+    `with` block whatever happened in it, and at interpreter exit for an instance never closed.
+    """
+
+    node_ids = (1,)
+    prefix = "p7-kafka-"
+
+    def __init__(self, state_dir=None, env=None):
+        self._temporary = state_dir is None
+        self.state_dir = Path(tempfile.mkdtemp(prefix=self.prefix) if state_dir is None
+                              else state_dir)
+        self.env = dict(os.environ if env is None else env)
+        self._started_pids = set()  # (node id, pid): every JVM a start left running
+        atexit.register(self.close)
+
+    def node_dir(self, node_id):
+        raise NotImplementedError
+
+    def pid(self, node_id=1):
+        """The pid of the node's JVM, None when it does not run."""
+        return _state(self.node_dir(node_id)).pid()
+
+    def _remember_pids(self):
+        for node_id in self.node_ids:
+            pid = self.pid(node_id)
+            if pid is not None:
+                self._started_pids.add((node_id, pid))
+
+    def kill(self, node_id=None):
+        """kill -9 of node `node_id` (None: of every node that runs), returning once it is gone;
+        BrokerError when none of them was running."""
+        wanted = self.node_ids if node_id is None else (node_id,)
+        victims = [(n, pid) for n in wanted if (pid := self.pid(n)) is not None]
+        if not victims:
+            where = f"of the Kafka in {self.state_dir}"
+            raise BrokerError(f"no node {where} is running" if node_id is None
+                              else f"node {node_id} {where} is not running")
+        for n, pid in victims:
+            _kill_group(pid)
+        for n, pid in victims:
+            wait_until(lambda: self.pid(n) is None, KILL_TIMEOUT,
+                       f"the killed Kafka node {n} (pid {pid}) to be gone")
+
+    def restart(self, timeout=BROKER_START_TIMEOUT):
+        """A clean stop, then a start: the same ports, folders and data."""
+        self.stop()
+        return self.start(timeout)
+
+    def close(self):
+        """Stop whatever runs from our folders, kill -9 whatever is still left of what we
+        started, remove the temporary folder. Safe to call more than once."""
+        atexit.unregister(self.close)
+        try:
+            if any(self.pid(n) is not None for n in self.node_ids):
+                self.stop()
+        except (BrokerError, subprocess.TimeoutExpired):
+            pass  # what is left is killed below
+        finally:
+            leftovers = self._started_pids | {(n, pid) for n in self.node_ids
+                                              if (pid := self.pid(n)) is not None}
+            for node_id, pid in leftovers:
+                if _state(self.node_dir(node_id)).is_our_broker(pid):
+                    _kill_group(pid)
+                    wait_until(lambda: not _state(self.node_dir(node_id)).is_our_broker(pid),
+                               KILL_TIMEOUT, f"Kafka node {node_id} (pid {pid}) to be gone")
+            self._started_pids.clear()
+            if self._temporary:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _kill_group(pid):
+    """SIGKILL to a JVM the launcher started (the leader of a session of its own) and to
+    anything it started."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class LocalBroker(_LocalKafka):
+    """broker/launcher.py's single broker, apart from the user's: on free ports unless given,
+    its data, logs and pid file in `state_dir`. start() returns once it answers (the launcher
+    reuses it when it already runs); kill() is kill -9; a start after a kill brings it back with
+    its data on the same ports. As a context manager: started on entry, closed on exit."""
+
+    prefix = "p7-broker-"
+
+    def __init__(self, state_dir=None, port=None, controller_port=None, env=None):
+        if port is None:
+            port = free_port_run(2)
+            controller_port = controller_port or port + 1
+        self.port = port
+        self.controller_port = controller_port  # None: the launcher's default, port + 1
+        self.bootstrap = f"localhost:{port}"
+        super().__init__(state_dir, env)
+
+    def node_dir(self, node_id=1):
+        return self.state_dir
+
+    def launcher(self, command, *args, env=None, timeout=BROKER_START_TIMEOUT):
+        """broker/launcher.py COMMAND on this broker's folder (for start and status: on its
+        ports too), whatever the outcome; the launcher's own tests look at that."""
+        ports = []
+        if command in ("start", "status"):
+            ports = ["--port", self.port]
+        if command == "start" and self.controller_port is not None:
+            ports += ["--controller-port", self.controller_port]
+        return launcher("--state-dir", self.state_dir, command, *ports, *args,
+                        env=self.env if env is None else env, timeout=timeout)
+
+    def start(self, timeout=BROKER_START_TIMEOUT):
+        started = self.launcher("start", timeout=timeout)
+        self._remember_pids()
+        if started.returncode != 0:
+            raise BrokerError(f"broker/launcher.py could not start the broker on "
+                              f"{self.bootstrap}: {(started.stderr or started.stdout).strip()}")
+        return started.stdout
+
+    def stop(self):
+        stopped = self.launcher("stop")
+        if stopped.returncode != 0:
+            raise BrokerError(f"broker/launcher.py could not stop the broker on {self.bootstrap}: "
+                              f"{(stopped.stderr or stopped.stdout).strip()}")
+
+
+class LocalCluster(_LocalKafka):
+    """broker/launcher.py's three-node cluster, apart from the user's: on free ports unless
+    given (three client ports, then the three controller ports the launcher takes after them),
+    node N's folder `state_dir`/node-N. start() is `make cluster`, as a user does: it starts
+    whichever nodes are not running (so it also brings back a killed one, with its data) and
+    returns once all three answer. kill(N) is kill -9 of node N. As a context manager: started
+    on entry, closed on exit."""
+
+    node_ids = (1, 2, 3)
+    prefix = "p7-cluster-"
+
+    def __init__(self, state_dir=None, ports=None, env=None):
         if ports is None:
-            first = free_port_run(6)  # three client ports, then the three controller ports
+            first = free_port_run(6)
             ports = [first, first + 1, first + 2]
         self.ports = list(ports)
         self.bootstrap = ",".join(f"localhost:{port}" for port in self.ports)
+        super().__init__(state_dir, env)
+
+    def node_dir(self, node_id):
+        return self.state_dir / f"node-{node_id}"
 
     def start(self, timeout=BROKER_START_TIMEOUT):
-        """`make cluster`: starts whichever nodes are not running; returns once all answer."""
-        result = subprocess.run(
-            ["make", "-s", "cluster", f"CLUSTER_PORTS={','.join(map(str, self.ports))}",
-             f"CLUSTER_DIR={self.root}", f"PYTHON={sys.executable}"],
-            cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            raise RuntimeError(f"make cluster failed: {(result.stderr or result.stdout).strip()}")
-        return result.stdout
+        try:
+            started = subprocess.run(
+                ["make", "-s", "cluster", f"CLUSTER_PORTS={','.join(map(str, self.ports))}",
+                 f"CLUSTER_DIR={self.state_dir}", f"PYTHON={sys.executable}"],
+                cwd=ROOT, capture_output=True, text=True, env=self.env, timeout=timeout)
+        finally:
+            self._remember_pids()
+        if started.returncode != 0:
+            raise BrokerError("make cluster could not start the cluster at "
+                              f"{self.bootstrap}: {(started.stderr or started.stdout).strip()}")
+        return started.stdout
 
     def stop(self):
-        launcher("--state-dir", self.root, "cluster-stop")
+        stopped = launcher("--state-dir", self.state_dir, "cluster-stop", env=self.env)
+        if stopped.returncode != 0:
+            raise BrokerError(f"broker/launcher.py could not stop the cluster at "
+                              f"{self.bootstrap}: {(stopped.stderr or stopped.stdout).strip()}")
 
-    def pid(self, node_id):
-        from broker.launcher import State
-        return State(self.root / f"node-{node_id}").pid()
 
-    def kill9(self, node_id):
-        pid = self.pid(node_id)
-        if pid is None:
-            raise RuntimeError(f"node {node_id} is not running")
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: self.pid(node_id) is None, 30, f"node {node_id} to die")
+@contextlib.contextmanager
+def local_broker():
+    """The broker for KAFKA_BOOTSTRAP as `make broker` runs it (the launcher's own port and
+    folder for it): reused, and left running, when one already answers there; else started and
+    stopped at the end, also when the block fails. Yields the bootstrap."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
+    if launcher("status").returncode == 0:
+        yield bootstrap
+        return
+    from broker import launcher as launcher_module
+    defaults = launcher_module.parse_args(["start"])  # the port and folder `start` alone takes
+    with LocalBroker(defaults.state_dir, defaults.port, defaults.controller_port):
+        yield bootstrap
 
 
 def topic_id(admin, topic):

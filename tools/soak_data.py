@@ -1,8 +1,9 @@
 """Soak test of the data half of reliability, run by hand (not part of `make test`):
 
-    KAFKA_BOOTSTRAP=localhost:9300 .venv/bin/python -m tools.soak_data --seconds 300
+    .venv/bin/python -m tools.soak_data --seconds 300
 
-Against a live producer.py, one `consumer.py 0 1 2 3` owns the partition files while
+On a broker of its own (free ports, a temporary folder; the one at KAFKA_BOOTSTRAP is not
+touched), against a live producer.py, one `consumer.py 0 1 2 3` owns the partition files while
 - a reader thread parses the live partition files in a tight loop (every read must be JSON),
 - a second consumer.py (one or two partitions, or the two rounds) tries to take over every
   second and must be refused,
@@ -52,7 +53,7 @@ POISONS = [
 ]
 
 
-started = []  # killed at exit, whatever happened
+started = []  # killed when the soak ends, whatever happened
 
 
 def start(name, *args, folder, env):
@@ -78,14 +79,33 @@ def start_owner(data_dir, work, env):
     return owner
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--poison-every", type=float, default=2)
     parser.add_argument("--kill-every", type=float, default=10)
-    args = parser.parse_args()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", WEATHER_DELAY_SEC="0.002")
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="p7-soak-"))
+    try:
+        with harness.LocalBroker() as broker, harness.use_bootstrap(broker.bootstrap):
+            print(f"a broker of our own on {broker.bootstrap}; logs in {work}", flush=True)
+            env = dict(os.environ, PYTHONUNBUFFERED="1", WEATHER_DELAY_SEC="0.002")
+            try:
+                return soak(args, work, env)
+            finally:
+                for program in started:
+                    program.kill()
+    except harness.BrokerError as err:
+        print(f"soak_data: error: {err}", file=sys.stderr)
+        return 1
+    except AssertionError as err:  # a wait that timed out: the soak failed
+        print(f"FAIL: {err}; logs in {work}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def soak(args, work, env):
     data_dir = work / "d"
     data_dir.mkdir()
 
@@ -156,8 +176,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    finally:
-        for program in started:
-            program.kill()
+    sys.exit(main())

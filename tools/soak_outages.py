@@ -16,11 +16,12 @@ tests/test_outages.py runs the same scenario with a few outages.
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import random
-import signal
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -36,35 +37,6 @@ DOWN_SEC = (0.2, 6.0)
 CATCH_UP_SEC = 180
 WAITING_WORDS = "waiting for the broker"
 BACK_WORDS = "the broker answers again"
-
-
-class PrivateBroker:
-    """A broker of our own through broker/launcher.py, which we kill -9 and start again."""
-
-    def __init__(self, state_dir):
-        self.state_dir = Path(state_dir)
-        self.port = harness.free_port()
-        self.controller_port = harness.free_port()
-        self.bootstrap = f"localhost:{self.port}"
-
-    def launcher(self, *args):
-        return harness.launcher("--state-dir", str(self.state_dir), *args)
-
-    def start(self):
-        result = self.launcher("start", "--port", str(self.port),
-                               "--controller-port", str(self.controller_port))
-        if result.returncode != 0:
-            raise RuntimeError(f"the private broker did not start: {result.stderr.strip()}")
-
-    def kill9(self):
-        pid = int((self.state_dir / "broker.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
-        p7check.wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
-                           Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
-                           30, f"the killed broker (pid {pid}) to be gone")
-
-    def stop(self):
-        self.launcher("stop")
 
 
 class Program(harness.Program):
@@ -155,23 +127,20 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
                 stop_signal=signal.SIGINT, minutes=None):
     """The scenario: `outages` short outages (fewer if `minutes` run out first), then a long
     last one during which the producer is stopped with `stop_signal`. Returns a dict of what
-    happened (see the keys at the end). A `broker` given is used (it must be running) and left
-    running; otherwise one is started and stopped."""
+    happened (see the keys at the end). A `broker` given (a harness.LocalBroker) is used (it
+    must be running) and left running; otherwise one of our own is started and closed."""
     workdir = Path(workdir)
     out_dir = workdir / "files"
     out_dir.mkdir(parents=True, exist_ok=True)
-    own_broker = broker is None
-    if own_broker:
-        broker = PrivateBroker(workdir / "broker")
-    env = dict(os.environ, KAFKA_BOOTSTRAP=broker.bootstrap, WEATHER_DELAY_SEC="0",
-               PYTHONUNBUFFERED="1")
-    saved_bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
-    os.environ["KAFKA_BOOTSTRAP"] = broker.bootstrap  # for p7check
-    programs = []
     started = time.monotonic()
-    try:
-        if own_broker:
-            broker.start()
+    with contextlib.ExitStack() as cleanup:
+        if broker is None:
+            broker = cleanup.enter_context(harness.LocalBroker(workdir / "broker"))
+        cleanup.enter_context(harness.use_bootstrap(broker.bootstrap))  # for p7check
+        env = dict(os.environ, KAFKA_BOOTSTRAP=broker.bootstrap, WEATHER_DELAY_SEC="0",
+                   PYTHONUNBUFFERED="1")
+        programs = []
+        cleanup.callback(lambda: [program.kill() for program in programs])
         producer = Program(workdir, "producer.py", ["--seed", "7"], env)
         programs.append(producer)
         p7check.wait_until(lambda: "Topics:" in producer.stdout or not producer.running(), 90,
@@ -190,7 +159,7 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
             p7check.wait_until(lambda: sum(p7check.partition_offsets(out_dir).values()) > before, 120,
                                "the consumer to make progress before the next outage")
             time.sleep(rng.uniform(*up))  # load between outages: part of the scenario
-            broker.kill9()
+            broker.kill()
             time.sleep(rng.uniform(*down))  # the outage itself
             broker.start()
             for program in (consumer, debug):
@@ -210,7 +179,7 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
         p7check.wait_until(lambda: sum(p7check.partition_offsets(out_dir).values()) > before
                            or not producer.running(), 120,
                            "the consumer to make progress before the last outage")
-        broker.kill9()
+        broker.kill()
         producer.process.send_signal(stop_signal)  # a no-op if it died before
         stopping = time.monotonic()
         producer_status = producer.wait(timeout=120)
@@ -250,15 +219,6 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
             "tracebacks": [p.name for p in programs if "Traceback" in p.stderr],
             "seconds": round(time.monotonic() - started),
         }
-    finally:
-        for program in programs:
-            program.kill()
-        if own_broker:
-            broker.stop()
-        if saved_bootstrap is None:
-            os.environ.pop("KAFKA_BOOTSTRAP", None)
-        else:
-            os.environ["KAFKA_BOOTSTRAP"] = saved_bootstrap
 
 
 def main(argv=None):
