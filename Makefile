@@ -63,13 +63,14 @@ clean: stop cluster-stop
 	rm -rf broker/.run broker/.cluster
 
 run: venv broker
-	$(PY) -m tools.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY) \
+	$(PY) -m tools.scripts.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY) \
 	  --dashboard-port $(DASHBOARD_PORT)
 
 # `make run` on the cluster, every partition on all three nodes.
 cluster-run: venv cluster
-	KAFKA_BOOTSTRAP=$(CLUSTER_BOOTSTRAP) P7_REPLICATION_FACTOR=3 $(PY) -m tools.run_pipeline \
-	  --delay $(DELAY) --birthday $(BIRTHDAY) --dashboard-port $(DASHBOARD_PORT)
+	KAFKA_BOOTSTRAP=$(CLUSTER_BOOTSTRAP) P7_REPLICATION_FACTOR=3 \
+	  $(PY) -m tools.scripts.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY) \
+	  --dashboard-port $(DASHBOARD_PORT)
 
 # Two test processes, each with its own broker (tests/conftest.py); a test file stays in one.
 # The grader's full run is one of the tests (tests/test_autograde.py).

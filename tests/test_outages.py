@@ -19,7 +19,8 @@ from kafka import KafkaProducer
 
 from helpers import (FILES, assert_one_clean_sentence, free_port, fresh_topic,
                      group_has_partitions, launcher, report_bytes, wait_until)
-from tools import p7check, soak_outages
+from tools import p7check
+from tools.outages import run_outages
 
 pytestmark = pytest.mark.broker  # the session broker; the outage test below is chaos
 
@@ -32,11 +33,10 @@ def test_outages_under_load_lose_nothing_and_end_no_program(tmp_path):
     debug.py's output agree with the topic; no program died, each said once per outage at most
     that it waits, and each stops cleanly. The producer ended within ~35 s of the Ctrl-C,
     saying how many readings may not have arrived, without a traceback (not even from
-    KafkaProducer.__del__). The long version is tools/soak_outages.py (README, Reliability)."""
+    KafkaProducer.__del__). The long version is `python -m tools.scripts.soak_outages`."""
     short_outages = 2
-    result = soak_outages.run_outages(tmp_path, short_outages, random.Random(4),
-                                      up=(0.5, 2.0), down=(0.2, 2.0), say=lambda text: None,
-                                      stop_signal=signal.SIGINT)
+    result = run_outages(tmp_path, short_outages, random.Random(4), up=(0.5, 2.0),
+                         down=(0.2, 2.0), say=lambda text: None, stop_signal=signal.SIGINT)
     outages = short_outages + 1
     assert result["outages"] == outages
     assert not result["deaths"], result["deaths"]

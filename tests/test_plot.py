@@ -1,5 +1,5 @@
 """Part 4: files/plot.py against partition files from the real consumer and hand-made ones, and
-tools/run_pipeline.py (`make run`) end to end on the real broker.
+tools/scripts/run_pipeline.py (`make run`) end to end on the real broker.
 
 The PNGs are checked by their pixels: bars are found as runs of matplotlib's default bar colour,
 so a test knows how many bars were drawn and how tall each one is.
@@ -299,7 +299,7 @@ def test_png_is_replaced_by_rename_and_sigint_stops_even_if_ignored(run_program,
 # ---------------------------------------------------------------- make run
 
 def run_pipeline(*args, env, timeout):
-    return subprocess.run([sys.executable, "-m", "tools.run_pipeline", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "tools.scripts.run_pipeline", *map(str, args)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 

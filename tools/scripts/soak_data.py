@@ -1,6 +1,6 @@
 """Soak test of the data half of reliability, run by hand (not part of `make test`):
 
-    .venv/bin/python -m tools.soak_data --seconds 300
+    .venv/bin/python -m tools.scripts.soak_data --seconds 300
 
 On a broker of its own (free ports, a temporary folder; the one at KAFKA_BOOTSTRAP is not
 touched), against a live producer.py, one `consumer.py 0 1 2 3` owns the partition files while

@@ -1,29 +1,23 @@
-#!/usr/bin/env python3
-"""Broker outages under load: kill -9 the broker and start it again, over and over, while
-producer.py (no delay), consumer.py (all partitions, with the birthday feature) and debug.py run.
+"""Broker outages under load, the scenario: kill -9 a broker of our own and start it again,
+over and over, while producer.py (no delay), consumer.py (all partitions, with the birthday
+feature) and debug.py run; then check that nothing was lost and nothing counted twice.
 
-    .venv/bin/python -m tools.soak_outages --outages 50      # the soak (README, Reliability)
-    .venv/bin/python -m tools.soak_outages --outages 5 --down 1 20
+run_outages() runs it: on a harness.LocalBroker (free ports, its state under the work folder;
+never the broker at KAFKA_BOOTSTRAP), closed at the end. Afterwards the producer is stopped, the
+consumer must catch up, and every partition file and birthday.json must agree with the topic as
+tools/p7check.py recomputes it, and debug.py must have printed every message once. A program
+that dies is counted and started again (the producer is not: it would recreate the topic), so a
+long soak reports how often that happened instead of stopping at the first death.
 
-Each run uses a private broker on free ports with its state in a temporary folder (never the one
-at KAFKA_BOOTSTRAP) and stops it at the end. Afterwards the producer is stopped, the consumer
-must catch up, and every partition file and birthday.json must agree with the topic as
-tools/p7check.py recomputes it: nothing lost, nothing counted twice. A program that dies is
-counted and started again (the producer is not: it would recreate the topic), so a long soak
-reports how often that happened instead of stopping at the first death.
-tests/test_outages.py runs the same scenario with a few outages.
+tests/test_outages.py runs it with a few outages; `python -m tools.scripts.soak_outages` with
+as many as you ask for.
 """
 
-import argparse
 import ast
 import contextlib
 import json
 import os
-import random
-import shutil
 import signal
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -219,44 +213,3 @@ def run_outages(workdir, outages, rng, up=UP_SEC, down=DOWN_SEC, say=print, brok
             "tracebacks": [p.name for p in programs if "Traceback" in p.stderr],
             "seconds": round(time.monotonic() - started),
         }
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Kill -9 and restart a private broker under "
-                                                 "load; check that nothing was lost or died.")
-    parser.add_argument("--outages", type=int, default=50,
-                        help="how many, the long last one (the producer stopped) included")
-    parser.add_argument("--down", type=float, nargs=2, default=DOWN_SEC, metavar=("MIN", "MAX"),
-                        help="outage length range in seconds")
-    parser.add_argument("--up", type=float, nargs=2, default=UP_SEC, metavar=("MIN", "MAX"),
-                        help="time under load between outages, in seconds")
-    parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--sigterm", action="store_true",
-                        help="stop the producer with SIGTERM instead of SIGINT (Ctrl-C)")
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="start no new outage after this long (the last one follows)")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
-    args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="p7-outage-soak-"))
-    try:
-        result = run_outages(workdir, args.outages - 1, random.Random(args.seed), args.up,
-                             args.down, say=lambda text: print(text, flush=True),
-                             stop_signal=signal.SIGTERM if args.sigterm else signal.SIGINT,
-                             minutes=args.minutes)
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    ok = not (result["problems"] or result["deaths"] or result["tracebacks"]
-              or any(code != 0 for code in result["exit_codes"].values())
-              or result["producer_stop_sec"] > 40)
-    print("PASS: nothing lost, nothing counted twice, no program died" if ok else "FAIL")
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

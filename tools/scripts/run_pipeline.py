@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make run`: the whole P7 pipeline in one terminal, with a live status line.
 
-    python3 tools/run_pipeline.py [--delay 0.5] [--birthday 1997-10-02] [--dir files]
+    python -m tools.scripts.run_pipeline [--delay 0.5] [--birthday 1997-10-02] [--dir files]
                                   [--duration SECONDS] [--log-dir .run-logs]
                                   [--dashboard-port 8544]
 
