@@ -5,9 +5,20 @@ The broker listens on localhost:9092 unless KAFKA_BOOTSTRAP names another port; 
 then keeps that broker's data in broker/.run-PORT, apart from the default one. `make test` runs
 the tests in two processes (pytest-xdist): each has a broker of its own, the second one
 WORKER_PORT_STEP ports above the first, since every test may recreate the topic.
+
+Every test has a tier (pytest.ini registers the markers); a module that breaks these rules fails
+to collect, naming each test and its fault:
+- unit: every test in tests/unit, marked here; none of them may ask for the session broker
+  (the `broker` fixture, directly or through run_program, start_producer or produce).
+- broker: the session broker at most. Outside tests/unit a tier must be written down (a
+  `pytestmark` at the file's top, or a marker on the test): a new test that starts a broker of
+  its own would otherwise land in `make test` unseen.
+- chaos: brokers or clusters of its own, started, killed or fetched. chaos wins over broker, so
+  a file marked broker may hold a chaos test marked on its own.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +26,8 @@ from helpers import FILES, current_topic_id, total_messages, wait_for_new_topic,
 from tools import harness, p7check
 
 WORKER_PORT_STEP = 200
+TIERS = ("unit", "broker", "chaos")
+UNIT_FOLDER = Path(__file__).parent / "unit"
 
 
 def pytest_configure(config):
@@ -22,6 +35,38 @@ def pytest_configure(config):
     if worker != "gw0":
         port = int(p7check.bootstrap().rsplit(":", 1)[1]) + WORKER_PORT_STEP * int(worker[2:])
         os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # the launcher and p7check read it
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """A module (or class) whose tests break the tier rules fails to collect, naming each test
+    and its fault; the unit marker is given here, before -m selects by it."""
+    report = yield
+    if report.passed:
+        items = [item for item in report.result if isinstance(item, pytest.Item)]
+        problems = [problem for item in items for problem in tier_problems(item)]
+        if problems:
+            report.outcome = "failed"
+            report.longrepr = "tests without a valid tier:\n  " + "\n  ".join(problems)
+            report.result = []
+    return report
+
+
+def tier_problems(item):
+    tiers = [name for name in TIERS if item.get_closest_marker(name)]
+    if UNIT_FOLDER in item.path.parents:
+        item.add_marker(pytest.mark.unit)
+        if "broker" in item.fixturenames:
+            yield (f"{item.nodeid}: a unit test asks for the session broker (the broker "
+                   "fixture, or run_program, start_producer or produce)")
+        others = [name for name in tiers if name != "unit"]
+        if others:
+            yield f"{item.nodeid}: marked {', '.join(others)}, but tests/unit holds unit tests only"
+    elif "unit" in tiers:
+        yield f"{item.nodeid}: marked unit outside tests/unit: move it there"
+    elif not tiers:
+        yield (f"{item.nodeid}: no tier: mark it broker or chaos (pytestmark at the file's top, "
+               "or on the test), or move it to tests/unit")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ import pytest
 from helpers import ROOT
 from submissions import mutants
 
+pytestmark = pytest.mark.broker
+
 AUTOGRADE = ROOT / "autograde.py"
 PLAIN = mutants.PLAIN / "files"
 GRADE_TIMEOUT = 600  # a full run takes about 2 minutes here; autograde has its own deadlines

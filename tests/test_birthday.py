@@ -2,9 +2,13 @@
 
 import random
 
+import pytest
+
 from helpers import (assert_birthdays_exact, caught_up, consume_until_caught_up, kill_9_mid_run,
                      load, wait_until)
 from tools import p7check
+
+pytestmark = pytest.mark.broker
 
 
 def birthday_messages():

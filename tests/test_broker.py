@@ -16,6 +16,9 @@ from broker import launcher as launcher_module
 from helpers import ROOT, assert_one_clean_sentence, broker_port, launcher
 from tools import harness
 
+# The session broker; a test that starts a broker of its own, or fetches Kafka, is chaos.
+pytestmark = pytest.mark.broker
+
 
 def test_the_session_broker_answers_kafka_clients(broker):
     admin = KafkaAdminClient(bootstrap_servers=broker)
@@ -43,6 +46,7 @@ def own_broker(tmp_path):
         broker.close()
 
 
+@pytest.mark.chaos
 def test_start_waits_until_ready_and_stop_frees_the_port(own_broker):
     started = own_broker.launcher("start")
     assert started.returncode == 0, started.stdout + started.stderr
@@ -66,6 +70,7 @@ def test_start_waits_until_ready_and_stop_frees_the_port(own_broker):
     assert again.returncode == 0 and "no broker" in again.stdout
 
 
+@pytest.mark.chaos
 def test_a_broker_of_our_own_restarts_and_leaves_no_jvm_when_its_block_fails():
     """harness.LocalBroker, which the outage tests and the soaks rely on: kill -9 and a start
     bring it back on its port, restart() is a clean stop and start, and a `with` block that
@@ -148,6 +153,7 @@ def broker_setting(bootstrap, name):
     return answer["broker"]["1"][name]["value"]
 
 
+@pytest.mark.chaos
 def test_kafka_variables_set_broker_settings_and_the_heap(own_broker):
     """The apache/kafka image's convention: KAFKA_LOG_RETENTION_HOURS=1 is log.retention.hours=1
     in the broker's effective config; KAFKA_HEAP_OPTS replaces the launcher's 512 MB heap."""
@@ -185,6 +191,7 @@ def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
     assert "not an unpacked Kafka release" in assert_one_clean_sentence(result.stderr)
 
 
+@pytest.mark.chaos
 def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     """The Docker path: KAFKA_HOME/libs instead of Maven. The Maven cache has the same jars."""
     version = launcher_module.kafka_version()
@@ -233,6 +240,7 @@ def test_dockerfile_uses_the_native_version_config_and_pins():
                      final)
 
 
+@pytest.mark.chaos
 def test_foreground_mode_listens_where_told(own_broker, tmp_path):
     """What the container runs: config written for 0.0.0.0, advertised as localhost."""
     port = own_broker.port
@@ -247,6 +255,7 @@ def test_foreground_mode_listens_where_told(own_broker, tmp_path):
     assert config.startswith(native), "the shared broker config must be used as it is"
 
 
+@pytest.mark.chaos
 def test_launchers_started_at_once_fetch_kafka_once(tmp_path):
     """make test starts two brokers at once on a fresh clone: the jar cache is filled by one
     launcher while the other waits, and both find it complete."""

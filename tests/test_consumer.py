@@ -15,6 +15,8 @@ from helpers import (assert_checkpoint_refused, assert_exact, assert_one_clean_s
                      offsets_in, report_bytes, wait_until)
 from tools import p7check
 
+pytestmark = pytest.mark.broker
+
 
 # ---------------------------------------------------------------- command line
 

@@ -26,6 +26,8 @@ from tools import harness, p7check
 
 import dashboard  # files/dashboard.py, for its constants only
 
+pytestmark = pytest.mark.broker
+
 REFRESH_SEC = dashboard.PAGE_REFRESH_MS / 1000
 # A busy 2-core machine: the page may see a change up to one refresh late, plus a fetch.
 SLACK_SEC = 3

@@ -7,11 +7,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from helpers import ROOT, assert_one_clean_sentence, wait_until
 from tools import p7check
+
+pytestmark = pytest.mark.broker
 
 BIN = ROOT / "broker" / "bin"
 TOOL_TIMEOUT_SEC = 120  # a JVM's start on a busy machine

@@ -19,6 +19,8 @@ from PIL import Image
 
 from helpers import FILES, ROOT, assert_one_clean_sentence, free_port, offsets_in, wait_until
 
+pytestmark = pytest.mark.broker
+
 PNG = "yearly_trends.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAR_RGB = (31, 119, 180)  # matplotlib's default colour C0

@@ -21,6 +21,8 @@ from helpers import (FILES, assert_birthdays_exact, assert_checkpoint_refused, a
 from tools import p7check
 from tools.partition_files import ConcurrentReader
 
+pytestmark = pytest.mark.broker
+
 
 def send(readings, partition=None):
     """Send (key, value) pairs, keyed as producer.py keys them unless `partition` is given;

@@ -1,12 +1,115 @@
-"""files/weather.py's pace: delay_sec, and the two variables that override it, in process."""
+"""files/weather.py in process: the stream (every day once from 1990-01-01 to Python's last
+date, the duplicates, the seasons, the seed) and its pace (delay_sec, and the two variables that
+override it)."""
 
+import collections
+import datetime
 import itertools
+import math
+import random
 
 import pytest
 
 import weather  # files/weather.py
 
 VARIABLES = ("AUTOGRADER_DELAY_OVERRIDE_VAL", "WEATHER_DELAY_SEC")
+
+
+def take(iterator, count):
+    return list(itertools.islice(iterator, count))
+
+
+# ---------------------------------------------------------------- the stream
+
+def test_every_day_once_in_order_from_1990_with_leap_days():
+    readings = take(weather.get_next_weather(delay_sec=0, seed=1), 12000)
+    dates = [date for date, _ in readings]
+    distinct = list(dict.fromkeys(dates))
+    assert distinct[0] == "1990-01-01"
+    day = datetime.date(1990, 1, 1)
+    for date in distinct:
+        assert date == day.isoformat()
+        day += datetime.timedelta(days=1)
+    assert "1992-02-29" in distinct and "2000-02-29" in distinct
+    for (date, _), (previous, _) in zip(readings[1:], readings):
+        assert date >= previous, "dates must never go back"
+    for _, degrees in readings:
+        assert isinstance(degrees, float) and round(degrees, 4) == degrees
+
+
+def test_about_five_percent_duplicates_that_would_corrupt_averages():
+    readings = take(weather.get_next_weather(delay_sec=0, seed=2), 40000)
+    duplicates = [(a, b) for a, b in zip(readings, readings[1:]) if a[0] == b[0]]
+    ratio = len(duplicates) / (len(readings) - len(duplicates))
+    assert 0.04 < ratio < 0.06, ratio
+    assert all(abs(first[1] - second[1]) >= 40 for first, second in duplicates)
+
+
+def test_the_seasons_look_like_dane_county():
+    readings = take(weather.get_next_weather(delay_sec=0, seed=3), 20000)
+    firsts = dict(reversed(readings))  # the first reading of each date
+    def mean_of(month):
+        values = [deg for date, deg in firsts.items() if date[5:7] == month]
+        return sum(values) / len(values)
+    assert 15 < mean_of("01") < 35
+    assert 75 < mean_of("07") < 90
+
+
+def test_the_calendar_is_pythons_own_from_1990_to_its_end():
+    # weather.calendar_days counts days with strings and integers; datetime is the
+    # oracle, every day of it.
+    day = weather.START_DATE
+    for date, day_of_year, days_since_start in weather.calendar_days():
+        assert (date, day_of_year, days_since_start) == (
+            day.isoformat(), day.timetuple().tm_yday, (day - weather.START_DATE).days)
+        if day == datetime.date.max:
+            break
+        day += datetime.timedelta(days=1)
+    assert day == datetime.date.max and date == "9999-12-31"
+    late = datetime.date(2000, 2, 28)
+    assert [d for d, _, _ in weather.calendar_days(late)][:3] == [
+        "2000-02-28", "2000-02-29", "2000-03-01"]
+
+
+def datetime_weather(seed):
+    """The generator written with date objects (the oracle for the faster one): the same
+    formula, the same random draws in the same order."""
+    rng, day, anomaly = random.Random(seed), weather.START_DATE, 0.0
+    while True:
+        anomaly = weather.ANOMALY_PERSISTENCE * anomaly + rng.gauss(0.0, weather.ANOMALY_NOISE_F)
+        phase = 2 * math.pi * (day.timetuple().tm_yday - weather.COLDEST_DAY_OF_YEAR) / 365.25
+        years = (day - weather.START_DATE).days / 365.25
+        normal = (weather.ANNUAL_MEAN_F - weather.SEASONAL_SWING_F * math.cos(phase)
+                  + weather.WARMING_F_PER_YEAR * years)
+        degrees = round(normal + anomaly, 4)
+        yield day.isoformat(), degrees
+        if rng.random() < weather.DUPLICATE_PROBABILITY:
+            offset = rng.uniform(*weather.DUPLICATE_OFFSET_F) * rng.choice((-1, 1))
+            yield day.isoformat(), round(degrees + offset, 4)
+        day += datetime.timedelta(days=1)
+
+
+def test_the_weather_is_the_date_based_generators_reading_for_reading():
+    for seed in (1, 2):
+        count = 40_000  # a century
+        assert (take(weather.get_next_weather(delay_sec=0, seed=seed), count)
+                == take(datetime_weather(seed), count))
+
+
+def test_the_weather_ends_with_the_calendar_instead_of_failing():
+    # 9999-12-31 is the last date Python has: 8,010 years of readings.
+    last_two = collections.deque(weather.get_next_weather(delay_sec=0, seed=1), maxlen=2)
+    assert last_two[-1][0] == "9999-12-31"
+    assert last_two[0][0] in ("9999-12-30", "9999-12-31")
+
+
+def test_a_seed_makes_the_weather_reproducible():
+    first = take(weather.get_next_weather(delay_sec=0, seed=42), 500)
+    assert first == take(weather.get_next_weather(delay_sec=0, seed=42), 500)
+    assert first != take(weather.get_next_weather(delay_sec=0, seed=43), 500)
+
+
+# ---------------------------------------------------------------- the pace
 
 
 @pytest.fixture
