@@ -1,7 +1,7 @@
-"""The launcher starts, reuses and stops a real Kafka broker, and reports what goes wrong."""
+"""The launcher starts, reuses and stops a real Kafka broker, and reports what goes wrong. What it
+refuses before Java starts a broker: tests/unit/test_launcher_cli.py."""
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -105,44 +105,6 @@ def process_runs(pid):
         return False
 
 
-def test_a_port_held_by_another_program_is_a_clear_error(own_broker):
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        result = launcher("--state-dir", str(own_broker.state_dir), "start", "--port", str(port),
-                          timeout=60)
-    assert result.returncode == 1
-    line = assert_one_clean_sentence(result.stderr)
-    assert f"port {port}" in line and "held by another program" in line
-
-
-def test_missing_java_is_a_clear_error(own_broker, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    os.symlink(sys.executable, bin_dir / "python3")
-    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "KAFKA_HOME")}
-    env["PATH"] = str(bin_dir)
-    result = own_broker.launcher("start", env=env)
-    assert result.returncode == 1
-    assert "Java is not installed" in assert_one_clean_sentence(result.stderr)
-
-
-def test_a_java_older_than_17_is_a_clear_error(own_broker, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    java = bin_dir / "java"
-    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
-    java.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "KAFKA_HOME")}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    result = own_broker.launcher("start", env=env)
-    assert result.returncode == 1
-    line = assert_one_clean_sentence(result.stderr)
-    assert "Kafka needs Java 17 or newer" in line and "is Java 11" in line
-    assert not (own_broker.state_dir / "data").exists(), "nothing should be formatted with a Java too old"
-
-
 def broker_setting(bootstrap, name):
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
@@ -184,13 +146,6 @@ def test_a_kafka_variable_the_broker_refuses_is_one_sentence(own_broker, variabl
     assert not (own_broker.state_dir / "data" / "meta.properties").exists(), "nothing should be formatted"
 
 
-def test_a_kafka_home_that_is_no_release_is_a_clear_error(own_broker, tmp_path):
-    env = dict(os.environ, KAFKA_HOME=str(tmp_path))
-    result = own_broker.launcher("start", env=env)
-    assert result.returncode == 1
-    assert "not an unpacked Kafka release" in assert_one_clean_sentence(result.stderr)
-
-
 @pytest.mark.chaos
 def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     """The Docker path: KAFKA_HOME/libs instead of Maven. The Maven cache has the same jars."""
@@ -207,37 +162,6 @@ def test_kafka_home_is_used_when_it_holds_a_release(own_broker, tmp_path):
     assert pid is not None, "the broker's pid file names no running broker"
     command_line = open(f"/proc/{pid}/cmdline", "rb").read().decode()
     assert f"{release / 'libs'}/*" in command_line, "the broker did not run from KAFKA_HOME"
-
-
-def test_dockerfile_uses_the_native_version_config_and_pins():
-    """Without an engine (make docker-test builds and runs the image): the Dockerfile gets Kafka
-    through the very files and launcher the native path uses, and its final stage keeps only
-    what the programs need."""
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    version = (ROOT / "broker" / "kafka-version").read_text().strip()
-    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
-    assert version not in dockerfile, "the Kafka version must come from broker/kafka-version"
-    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
-    assert len(stages) >= 2, "Maven belongs in a build stage of its own"
-    build, final = "".join(stages[:-1]), stages[-1]
-    assert "launcher.py fetch" in build and "maven" in build
-    assert "COPY broker/kafka-version broker/pom.xml broker/launcher.py" in build
-    assert "maven" not in final and "curl" not in dockerfile and "archive.apache" not in dockerfile
-    assert re.search(r"COPY --from=\S+ /opt/p7/broker/\.cache /opt/p7/broker/\.cache", final)
-    steps = re.sub(r"\\\n\s*", " ", final).splitlines()
-    copied_files = {name for step in steps if step.startswith("COPY ")
-                    and step.split()[-1] == "/opt/p7/broker/" for name in step.split()[1:-1]}
-    for needed in ("broker/launcher.py", "broker/server.properties", "broker/log4j2.properties",
-                   "broker/kafka-version", "broker/pom.xml", "broker/tools-log4j2.properties"):
-        assert needed in copied_files, f"{needed} is not copied into the image"
-    assert "COPY broker/bin/ /opt/p7/broker/bin/" in final
-    assert re.search(r"^ENV PATH=/opt/p7/broker/bin:\$PATH$", final, re.M)
-    assert re.search(r"pip install [^\n]*-r /opt/p7/requirements\.txt", final)
-    assert "pytest" not in (ROOT / "requirements.txt").read_text(), "test tools stay out"
-    assert "openjdk-17" in dockerfile
-    assert "P7_LISTEN_HOST=0.0.0.0" in final
-    assert re.search(r'CMD \["python3", "/opt/p7/broker/launcher.py", "start", "--foreground"\]',
-                     final)
 
 
 @pytest.mark.chaos
@@ -283,13 +207,3 @@ def test_launchers_started_at_once_fetch_kafka_once(tmp_path):
     assert (libs / f"kafka-tools-{version}.jar").exists()
     assert sorted(p.name for p in (copy / ".cache").iterdir()) == [".fetch.lock",
                                                                    f"kafka-{version}"]
-
-
-def test_the_cache_marker_follows_the_pom(tmp_path, monkeypatch):
-    pom = tmp_path / "pom.xml"
-    pom.write_text("<project/>")
-    monkeypatch.setattr(launcher_module, "POM", pom)
-    before = launcher_module.cache_marker("4.1.1")
-    pom.write_text("<project><!-- other jars --></project>")
-    assert launcher_module.cache_marker("4.1.1") != before
-    assert before.startswith("4.1.1\n")

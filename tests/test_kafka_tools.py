@@ -1,17 +1,17 @@
 """Kafka's own tools (broker/bin/, `launcher.py tool`) on this project's topics, against the
 session's broker: kafka-topics describes `temperatures`, kafka-get-offsets agrees with the
 topic's end offsets, kafka-console-consumer reads `birthday-temperatures`, and
-kafka-consumer-groups shows the debug group's members and a group's lag."""
+kafka-consumer-groups shows the debug group's members and a group's lag. A tool not offered:
+tests/unit/test_launcher_cli.py."""
 
 import os
 import subprocess
-import sys
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from helpers import ROOT, assert_one_clean_sentence, wait_until
+from helpers import ROOT, wait_until
 from tools import p7check
 
 pytestmark = pytest.mark.broker
@@ -100,13 +100,3 @@ def test_kafka_consumer_groups_shows_a_groups_lag(broker, produce):
             assert (current, end) == (committed[partition], end_offsets[partition])
             lag[partition] = behind
     assert lag == {p: end_offsets[p] - committed[p] for p in committed}
-
-
-def test_a_tool_not_offered_is_one_sentence():
-    result = subprocess.run([sys.executable, str(ROOT / "broker" / "launcher.py"), "tool",
-                             "kafka-configs"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    line = assert_one_clean_sentence(result.stderr)
-    assert "'kafka-configs' is not one of the Kafka tools offered here" in line
-    assert "kafka-topics" in line
