@@ -5,6 +5,8 @@ import json
 import signal
 import struct
 import time
+import urllib.error
+import urllib.request
 
 from kafka.errors import KafkaError
 
@@ -155,3 +157,12 @@ def assert_birthdays_exact(folder, birthday):
     expected = p7check.expected_birthdays(birthday, offsets)
     assert load(folder / "birthday.json") == expected
     return expected
+
+
+def http_get(url):
+    """(status, body) of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
