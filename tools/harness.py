@@ -404,8 +404,10 @@ class LocalBroker(_LocalKafka):
                         env=self.env if env is None else env, timeout=timeout)
 
     def start(self, timeout=BROKER_START_TIMEOUT):
-        started = self.launcher("start", timeout=timeout)
-        self._remember_pids()
+        try:
+            started = self.launcher("start", timeout=timeout)
+        finally:
+            self._remember_pids()
         if started.returncode != 0:
             raise BrokerError(f"broker/launcher.py could not start the broker on "
                               f"{self.bootstrap}: {(started.stderr or started.stdout).strip()}")
