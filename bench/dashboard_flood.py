@@ -169,7 +169,7 @@ def percentile(values, fraction):
 def century_files(folder, years=YEARS, seed=7):
     """Four partition files as consumer.py writes them (its json_text), a century of every
     month, month i in partition i % 4."""
-    import consumer as p7consumer  # files/consumer.py (PYTHONPATH=files)
+    import p7common  # files/p7common.py (PYTHONPATH=files): the partition files' writer
     rng = random.Random(seed)
     files = {n: {"partition": n, "offset": 0} for n in range(4)}
     for i, month in enumerate(MONTHS):
@@ -183,7 +183,7 @@ def century_files(folder, years=YEARS, seed=7):
                                       "end": f"{year}-{i + 1:02d}-{days:02d}"}
             data["offset"] += days
     for n, data in files.items():
-        (Path(folder) / f"partition-{n}.json").write_text(p7consumer.json_text(data))
+        (Path(folder) / f"partition-{n}.json").write_text(p7common.json_text(data))
 
 
 def thread_count(pid):

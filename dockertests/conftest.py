@@ -35,7 +35,7 @@ PRODUCER_PATTERN = "/files/produce[r].py"   # [r]: the shell that looks must not
 DEBUG_LINES = 20
 # What the image's /files must hold: every program and what they import or read.
 PROGRAMS = ("producer.py", "consumer.py", "debug.py", "plot.py", "weather.py", "report_pb2.py",
-            "report.proto", "dashboard.py")
+            "report.proto", "dashboard.py", "p7common.py", "birthday.py")
 # What it must not: the programs' outputs (the committed samples among them) and what a run
 # leaves next to them (locks, temporary and set-aside files, bytecode).
 LEFTOVER_PATTERNS = OUTPUT_PATTERNS + ("*.lock", "*.stale-*")

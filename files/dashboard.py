@@ -21,20 +21,10 @@ be reached: a background thread asks it, so a request never waits for Kafka. Ctr
 exits 0.
 """
 
-import os
-import sys
-
-# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
-# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
-# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work; a
-# module that imports this one keeps its own.
 try:
-    import signal
-    if __name__ == "__main__":
-        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
-        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
-except KeyboardInterrupt:
-    sys.exit(0)
+    import p7common  # first: importing it installs the early Ctrl-C guard (see there)
+except KeyboardInterrupt:  # a Ctrl-C before even that: nothing has started yet
+    raise SystemExit(0) from None
 
 import argparse
 import datetime
@@ -42,13 +32,12 @@ import errno
 import html
 import io
 import json
-import math
+import os
 import queue
-import re
 import resource
 import selectors
 import socket
-import stat
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -57,18 +46,14 @@ from urllib.parse import parse_qs, urlsplit
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-BROKER = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
+from p7common import (BROKER, MONTHS, OUT_DIR, PARTITIONS, STAT_KEYS, TOPIC, Refused,
+                      partition_path, stop)
+
 # Natively only this machine may look; the p7 image sets P7_LISTEN_HOST=0.0.0.0 (as for the
 # broker) so that `docker run -p 8544:8544` reaches it from the host.
 LISTEN_HOST = os.environ.get("P7_LISTEN_HOST", "127.0.0.1")
 DEFAULT_PORT = 8544
-OUT_DIR = os.path.dirname(os.path.abspath(__file__))
-TOPIC = "temperatures"
-PARTITIONS = 4
 DEFAULT_MONTH = "January"
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
-STAT_KEYS = ("count", "sum", "avg", "start", "end")
 PAGE_REFRESH_MS = 2000
 # How often the background thread asks the broker for the topic's end offsets, and how long one
 # question may take: a broker that went away makes them null within a few seconds.
@@ -91,140 +76,19 @@ class BadRequest(Exception):
     """A parameter we cannot serve; answered with 400 and this sentence."""
 
 
-def bootstrap_problem(servers):
-    """Why `servers` (KAFKA_BOOTSTRAP) is not HOST:PORT[,HOST:PORT...], or None if it is one."""
-    for server in servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            return (f"KAFKA_BOOTSTRAP={servers!r} must be HOST:PORT[,HOST:PORT...], "
-                    "like localhost:9092")
-    return None
-
-
 # ---------------------------------------------------------------- reading the partition files
-
-# The largest partition file consumer.py can write: every year 0000-9999 of all twelve months,
-# each month-year line at its longest (137 bytes: a count of 31, sum and avg at the longest
-# float repr, 24 characters) is 16,440,000 bytes, and a file holds at most that plus a few
-# hundred bytes of partition, offset and braces. (Real files hold about 110 bytes a month-year:
-# the four files of a century some 150 kB in all.) A bigger file is not one of consumer.py's:
-# it is refused on its size alone, without reading it.
-MAX_FILE_BYTES = 16 * 1024 * 1024
-DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-SHOWN_CHARS = 40
-FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-              (stat.S_ISSOCK, "a socket"))
-
-
-def partition_path(folder, partition_num):
-    return os.path.join(folder, f"partition-{partition_num}.json")
-
-
-def shown(value, quoted=True):
-    """repr(value), cut short: a reason stays one short sentence whatever a file holds.
-    quoted=False: a printable string as it is (a year, a name), within the same length."""
-    text = value if not quoted and isinstance(value, str) and value.isprintable() \
-        else repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
-
-
-def is_count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def is_finite_number(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)  # an int too big for a float raises OverflowError
-    except OverflowError:
-        return False
-
-
-def is_date(value):
-    return isinstance(value, str) and DATE_RE.fullmatch(value) is not None
-
-
-STAT_CHECKS = {"count": is_count, "sum": is_finite_number, "avg": is_finite_number,
-               "start": is_date, "end": is_date}
-
-
-def partition_problem(data, partition_num):
-    """Why `data` is not a partition file of `partition_num` we can show, or None. Everything
-    /stats.json copies from it is checked: counts are ints >= 0, sums and averages finite
-    numbers (consumer.py's rule: any finite number of degrees; and /stats.json stays strict
-    JSON), start and end YYYY-MM-DD strings, so merging and sorting cannot fail."""
-    if not isinstance(data, dict):
-        return "does not hold a JSON object"
-    partition = data.get("partition")
-    if not is_count(partition) or partition != partition_num:
-        return f"belongs to partition {shown(partition)}"
-    offset = data.get("offset")
-    if not is_count(offset):
-        return f"has no valid offset ({shown(offset)})"
-    for month in MONTHS:
-        years = data.get(month, {})
-        if not isinstance(years, dict) or not all(
-                isinstance(stats, dict) and all(key in stats for key in STAT_KEYS)
-                for stats in years.values()):
-            return f"has incomplete {month} stats"
-        for year, stats in years.items():
-            for key, check in STAT_CHECKS.items():
-                if not check(stats[key]):
-                    return (f"has {key} {shown(stats[key])} for {month} "
-                            f"{shown(year, quoted=False)}")
-    return None
-
-
-def read_regular_file(path):
-    """The bytes of the regular file at `path`, at most MAX_FILE_BYTES; OSError or
-    FileNotFoundError as open() raises them, ValueError with the reason for anything else.
-    Opened without blocking: a FIFO or a device is refused, never waited for."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in FILE_KINDS if test(info.st_mode)),
-                        "a special file")
-            raise ValueError(f"it is {kind}, not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ValueError(f"it is {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} "
-                             "a partition file can be")
-        chunks, size = [], 0
-        while size <= MAX_FILE_BYTES:
-            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > MAX_FILE_BYTES:  # it grew after fstat
-        raise ValueError(f"it is more than the {MAX_FILE_BYTES:,} bytes a partition file can be")
-    return b"".join(chunks)
-
 
 def load_partition(folder, partition_num):
     """(data, None) for a readable partition file, (None, why) otherwise: why is one sentence,
     whatever the file is or holds."""
-    path = partition_path(folder, partition_num)
     try:
-        raw = read_regular_file(path)
+        return p7common.read_partition(folder, partition_num), None
     except FileNotFoundError:
         return None, "missing (consumer.py has not written it yet)"
+    except Refused as err:  # p7common.partition_problem's rule, or no regular file
+        return None, f"unreadable: it {err}"
     except OSError as err:
         return None, f"unreadable ({err.strerror or err})"
-    except ValueError as err:
-        return None, f"unreadable: {err}"
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except RecursionError:
-        return None, "unreadable: it is nested too deeply to be a partition file"
-    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError among them
-        return None, f"unreadable ({err})"  # json's and the codec's one-line messages
-    problem = partition_problem(data, partition_num)
-    return (None, f"unreadable: it {problem}") if problem else (data, None)
 
 
 def last_changed(folder):
@@ -698,7 +562,7 @@ def parse_args(argv):
         parser.error(f"--port must be between 1 and 65535 (got {args.port})")
     if not os.path.isdir(args.dir):
         parser.error(f"--dir {args.dir} is not a folder")
-    problem = bootstrap_problem(BROKER)
+    problem = p7common.bootstrap_problem(BROKER)
     if problem:
         parser.error(problem)
     return args
@@ -715,15 +579,13 @@ def main(argv=None):
         return 1
     # serve_forever() runs in a thread of its own: shutdown() must come from another thread,
     # and the main thread stays free to wait for a signal.
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda signum, frame: stop.set())
+    stop.install()
     server.end_offsets.start()
     serving = threading.Thread(target=server.serve_forever, name="http")
     serving.start()
     shown_host = "localhost" if LISTEN_HOST == "127.0.0.1" else LISTEN_HOST
     print(f"dashboard: serving http://{shown_host}:{args.port}/ from {args.dir}", flush=True)
-    while not stop.wait(0.5):
+    while not stop.wait(60):
         pass
     server.shutdown()
     serving.join()

@@ -10,43 +10,25 @@ dictionary per message, from the first line on (graders read the two merged). It
 standard error only when something is wrong: the broker lost or back again, a message skipped.
 """
 
-import os
-import sys
-
-# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
-# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
-# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work; a
-# module that imports this one keeps its own.
 try:
-    import signal
-    if __name__ == "__main__":
-        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
-        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
-except KeyboardInterrupt:
-    sys.exit(0)
+    import p7common  # first: importing it installs the early Ctrl-C guard (see there)
+except KeyboardInterrupt:  # a Ctrl-C before even that: nothing has started yet
+    raise SystemExit(0) from None
 
 import argparse
-import time
+import math
+import os
+import sys
 
 from google.protobuf.message import DecodeError
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from p7common import (BOOTSTRAP_TIMEOUT_MS, BROKER, RECONNECT_BACKOFF_MAX_MS, TOPIC,
+                      BrokerWait, stop)
 from report_pb2 import Report
 
-BROKER = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
-TOPIC = "temperatures"
 GROUP = "debug"
-BOOTSTRAP_TIMEOUT_MS = 10_000
-# kafka-python waits up to 30 s between attempts to reach a broker that went away (the Java
-# client: 1 s), so a restarted broker would stay unused for up to half a minute.
-RECONNECT_BACKOFF_MAX_MS = 1000
-# While the broker is away (killed, restarting), polling is retried this often, forever.
-RETRY_SEC = 1
-# poll() rides out most outages silently; after this long without a message a bounded request
-# for the end offsets tells an outage from a quiet topic.
-PROBE_SEC = 5
-PROBE_TIMEOUT_MS = 5000
 
 # The KafkaConsumer's settings, as data.
 CONSUMER_CONFIG = {
@@ -58,16 +40,6 @@ CONSUMER_CONFIG = {
     "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
     "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
 }
-
-
-def bootstrap_problem(servers):
-    """Why `servers` (KAFKA_BOOTSTRAP) is not HOST:PORT[,HOST:PORT...], or None if it is one."""
-    for server in servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            return (f"KAFKA_BOOTSTRAP={servers!r} must be HOST:PORT[,HOST:PORT...], "
-                    "like localhost:9092")
-    return None
 
 
 def message_to_dict(message):
@@ -86,34 +58,14 @@ def make_consumer():
     return consumer
 
 
-def poll_through_outages(consumer, state):
-    """consumer.poll(), retried while the broker is away; says once that we wait for it.
-    `state` remembers across calls whether it is away and when it last answered."""
-    try:
-        batch = consumer.poll(timeout_ms=1000)
-        assigned = list(consumer.assignment())
-        if not batch and assigned and time.monotonic() - state["heard"] > PROBE_SEC:
-            consumer.end_offsets(assigned, timeout_ms=PROBE_TIMEOUT_MS)
-        elif not batch:
-            return batch  # proves nothing either way
-    except KafkaError as err:
-        if not state["lost"]:
-            print(f"debug: lost the Kafka broker at {BROKER} ({err}); waiting for the broker to "
-                  "come back", file=sys.stderr, flush=True)
-            state["lost"] = True
-        time.sleep(RETRY_SEC)
-        return {}
-    if state["lost"]:
-        print("debug: the broker answers again", file=sys.stderr, flush=True)
-        state["lost"] = False
-    state["heard"] = time.monotonic()
-    return batch
+def say(text):
+    print(f"debug: {text}", file=sys.stderr, flush=True)
 
 
 def print_messages(consumer):
-    state = {"lost": False, "heard": time.monotonic()}
+    outage = BrokerWait(say)
     while True:
-        batch = poll_through_outages(consumer, state)
+        batch = outage.poll(consumer, timeout_ms=1000)  # {} while the broker is away
         for messages in batch.values():
             for message in messages:
                 if message.value is None:
@@ -133,12 +85,11 @@ def print_messages(consumer):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Print new temperatures messages as dicts.")
     parser.parse_args(argv)
-    if bootstrap_problem(BROKER):
-        parser.error(bootstrap_problem(BROKER))
-    # SIGTERM (docker stop, kill) takes the same clean path as Ctrl-C, and Ctrl-C works even
-    # when a shell started us in the background with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+    if p7common.bootstrap_problem(BROKER):
+        parser.error(p7common.bootstrap_problem(BROKER))
+    # Every Ctrl-C or SIGTERM raises KeyboardInterrupt: it ends the wait in poll(), and a second
+    # one cuts the group leave in close_consumer short.
+    stop.install(interrupts=math.inf)
     consumer = None
     try:
         consumer = make_consumer()

@@ -12,87 +12,53 @@ sees the old picture or the new one, never half of one. A missing, half-written 
 partition file only skips a tick. Ctrl-C or SIGTERM exits 0.
 """
 
-import os
-import sys
-
-# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
-# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
-# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work; a
-# module that imports this one keeps its own.
 try:
-    import signal
-    if __name__ == "__main__":
-        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
-        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
-except KeyboardInterrupt:
-    sys.exit(0)
+    import p7common  # first: importing it installs the early Ctrl-C guard (see there)
+except KeyboardInterrupt:  # a Ctrl-C before even that: nothing has started yet
+    raise SystemExit(0) from None
 
 import argparse
-import json
 import math
-import stat
-import time
+import os
+import sys
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: we only ever write PNG files, no window is opened
 import matplotlib.pyplot as plt  # noqa: E402  (must come after matplotlib.use)
 
-PARTITIONS = 4
-OUT_DIR = os.path.dirname(os.path.abspath(__file__))
+from p7common import MONTHS, OUT_DIR, PARTITIONS, Refused, stop  # noqa: E402
+
 PNG_NAME = "yearly_trends.png"
 DEFAULT_MONTH = "January"
 REFRESH_SEC = 5.0
 MAX_YEAR_LABELS = 30
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
-
-stop_requested = False
 
 
 class NoPlot(Exception):
     """Why this tick drew nothing, as one sentence; the next tick tries again."""
 
 
-def request_stop(signum, frame):
-    # Only a flag: a signal must never cut a PNG write short. The wait between ticks notices it.
-    global stop_requested
-    stop_requested = True
-
-
 # ---------------------------------------------------------------- reading the partition files
 
-def partition_path(folder, partition_num):
-    return os.path.join(folder, f"partition-{partition_num}.json")
-
-
-def read_json(path):
-    """A partition file's JSON. Opened without blocking and refused (OSError) unless it is a
-    regular file: open() of a FIFO would wait for a writer for ever, deaf to Ctrl-C."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd) as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError("it is not a regular file")
-        os.set_blocking(fd, True)
-        return json.load(f)
-
-
 def find_month(folder, month):
-    """The path of the partition file holding `month`, and that month's {year: stats} dict."""
+    """The path of the partition file holding `month`, and that month's {year: stats} dict.
+    A file that is no partition file (p7common.partition_problem: half-written by a consumer
+    that does not write atomically, edited by hand, a FIFO) is passed over, saying why."""
     missing = 0
     unreadable = None
     for n in range(PARTITIONS):
-        path = partition_path(folder, n)
+        path = p7common.partition_path(folder, n)
         try:
-            data = read_json(path)
+            data = p7common.read_partition(folder, n)
         except FileNotFoundError:
             missing += 1
             continue
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-            # Half-written by a consumer that does not write atomically, or edited by hand.
-            unreadable = unreadable or f"{path} could not be read ({err})"
+        except (Refused, OSError) as err:
+            why = err if isinstance(err, Refused) else f"cannot be opened ({err.strerror})"
+            unreadable = unreadable or f"{path} could not be read (it {why})"
             continue
-        if isinstance(data, dict) and month in data:
+        if month in data:
             return path, data[month]
     if missing == PARTITIONS:
         raise NoPlot(f"there are no partition files in {folder} yet (is consumer.py running?)")
@@ -139,44 +105,22 @@ def draw(points, month):
     return fig
 
 
-def save_png_atomically(fig, path):
-    """Write next to `path`, then rename over it: readers see the old or the new PNG."""
-    tmp_path = path + ".tmp"
-    try:
-        # The .tmp name would confuse matplotlib's guess of the format from the extension.
-        fig.savefig(tmp_path, format="png")
-        os.replace(tmp_path, path)
-    except OSError as err:
-        raise NoPlot(f"cannot write {path} ({err.strerror or err})") from None
-    finally:
-        try:
-            os.remove(tmp_path)  # only still there when something failed
-        except OSError:
-            pass
-
-
 def refresh(folder, month):
     """Redraw the PNG from the partition files once; NoPlot says why it could not."""
     path, years = find_month(folder, month)
     points = yearly_averages(path, month, years)
     fig = draw(points, month)
     try:
-        save_png_atomically(fig, os.path.join(folder, PNG_NAME))
+        # Readers see the old or the new PNG, never half of one.
+        p7common.replace_atomically(os.path.join(folder, PNG_NAME),
+                                    lambda f: fig.savefig(f, format="png"))
+    except Refused as err:
+        raise NoPlot(str(err)) from None
     finally:
         plt.close(fig)  # one figure per tick, always released: memory stays flat for hours
 
 
 # ---------------------------------------------------------------- main loop
-
-def wait(seconds):
-    """Sleep in short steps so that Ctrl-C or SIGTERM stops us within a fraction of a second."""
-    deadline = time.monotonic() + seconds
-    while not stop_requested:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.2))
-
 
 def try_refresh(folder, month):
     """Redraw once; None when done, else why not, as one sentence."""
@@ -192,11 +136,11 @@ def try_refresh(folder, month):
 
 def keep_refreshing(folder, month, interval):
     # Keep refreshing the plot every `interval` seconds, as long as we are not asked to stop.
-    while not stop_requested:
+    while not stop:
         problem = try_refresh(folder, month)
         if problem:
             print(f"plot: {problem}; retrying in {interval:g} s", file=sys.stderr, flush=True)
-        wait(interval)
+        stop.wait(interval)
     print("plot: stopped", flush=True)
 
 
@@ -230,10 +174,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    # SIGTERM (docker stop, kill) stops us like Ctrl-C does, and Ctrl-C works even when a shell
-    # started us in the background with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, request_stop)
+    # A signal only sets the flag: it never cuts a PNG write short; the wait between ticks
+    # notices it.
+    stop.install()
     if args.once:
         problem = try_refresh(args.dir, args.month)
         if problem:

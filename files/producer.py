@@ -12,20 +12,10 @@ how many of them each partition lives:
         python3 producer.py
 """
 
-import os
-import sys
-
-# Ctrl-C or SIGTERM while the imports below are still loading (a good 0.1 s) ends the program
-# quietly with exit 0: nothing has started yet. os._exit, as an exception raised there can be
-# swallowed ("Exception ignored in ..."). main() installs the handlers for the real work; a
-# module that imports this one keeps its own.
 try:
-    import signal
-    if __name__ == "__main__":
-        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(0))
-        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
-except KeyboardInterrupt:
-    sys.exit(0)
+    import p7common  # first: importing it installs the early Ctrl-C guard (see there)
+except KeyboardInterrupt:  # a Ctrl-C before even that: nothing has started yet
+    raise SystemExit(0) from None
 
 import argparse
 import collections
@@ -33,6 +23,8 @@ import datetime
 import gc
 import inspect
 import itertools
+import os
+import sys
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -41,20 +33,14 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
 import weather
+from p7common import (BIRTHDAY_TOPIC, BOOTSTRAP_TIMEOUT_MS, BROKER, MONTHS, PARTITIONS,
+                      RECONNECT_BACKOFF_MAX_MS, TOPIC, stop)
 from report_pb2 import Report
 
-BROKER = os.environ.get("KAFKA_BOOTSTRAP", "localhost:9092")
-TOPIC = "temperatures"
-PARTITIONS = 4
-# Where consumer.py --birthday publishes that day's readings (assignment: "write to different
-# Kafka topics"); recreated with the main topic so both start from 1990 together.
-BIRTHDAY_TOPIC = "birthday-temperatures"
+# consumer.py --birthday publishes that day's readings to BIRTHDAY_TOPIC (assignment: "write to
+# different Kafka topics"); it is recreated with the main topic so both start from 1990 together.
 BIRTHDAY_PARTITIONS = 1
 REPLICATION_FACTOR = os.environ.get("P7_REPLICATION_FACTOR", "1")
-BOOTSTRAP_TIMEOUT_MS = 10_000
-# kafka-python waits up to 30 s between attempts to reach a broker that went away (the Java
-# client: 1 s), so a restarted broker would stay unused for up to half a minute.
-RECONNECT_BACKOFF_MAX_MS = 1000
 TOPIC_TIMEOUT_SEC = 60
 FLUSH_TIMEOUT_SEC = 30
 FLUSH_STEP_SEC = 0.5
@@ -96,28 +82,12 @@ PRODUCER_CONFIG = {
 # are sent: bigger requests, whose fixed costs, paid in the same interpreter as the weather's,
 # are shared by more readings. At a pace each reading goes out at once.
 FULL_SPEED_CONFIG = {"linger_ms": 50}
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
 # A message's key by the date's month digits, encoded once rather than for every message.
 MONTH_KEYS = {f"{number:02d}": name.encode("utf-8") for number, name in enumerate(MONTHS, 1)}
 
 
-stop_signals = 0  # Ctrl-C or SIGTERM received so far
-sending = False   # from the first send on, a stop request is only noted (see request_stop)
-
-
 class ProducerError(Exception):
     """Something the user must fix; printed as one sentence."""
-
-
-def bootstrap_problem(servers):
-    """Why `servers` (KAFKA_BOOTSTRAP) is not HOST:PORT[,HOST:PORT...], or None if it is one."""
-    for server in servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            return (f"KAFKA_BOOTSTRAP={servers!r} must be HOST:PORT[,HOST:PORT...], "
-                    "like localhost:9092")
-    return None
 
 
 def replication_problem(factor):
@@ -386,18 +356,19 @@ def announce_years(chunk, year):
 def produce(producer, chunks, deliveries):
     """Send every chunk (a list) of (date, degrees) readings until Ctrl-C or SIGTERM. A reading
     Kafka gave up on ends it: with SendAgain when a later attempt may succeed, else with
-    ProducerError."""
-    global sending
-    sending = True
+    ProducerError. From here on a stop request is only noted (see main): raised inside
+    kafka-python's send() an exception could leave a batch half added, which the last flush
+    would then wait for in vain."""
+    stop.interrupts = 0
     deliveries.producer = producer
     deliveries.stop_sender = producer._sender.force_close
     partition_of = month_partitions(producer)
     year = 0
     for chunk in chunks:
-        while (not deliveries.failure and not stop_signals
+        while (not deliveries.failure and not stop
                and deliveries.unacknowledged() >= MAX_UNACKNOWLEDGED):
             time.sleep(WAIT_FOR_ROOM_SEC)
-        if stop_signals:
+        if stop:
             return
         sent = 0 if deliveries.failure else send_chunk(producer, chunk, partition_of, deliveries)
         if sent < len(chunk):
@@ -437,7 +408,7 @@ def produce_until_stopped(chunks, deliveries, full_speed):
             close_quietly(deliveries.producer)
         deadline = time.monotonic() + RESEND_PAUSE_SEC
         while time.monotonic() < deadline:
-            if stop_signals:
+            if stop:
                 return
             time.sleep(WAIT_FOR_ROOM_SEC)
         chunks = itertools.chain([deliveries.take_pending()], chunks)
@@ -457,29 +428,15 @@ def close_quietly(producer):
         pass
 
 
-def request_stop(signum, frame):
-    """Before the sending starts, the first Ctrl-C or SIGTERM ends the program at once (as a
-    KeyboardInterrupt). Once it sends, a stop is only noted, and produce() returns before its
-    next chunk of readings (at full speed some 20 ms of sending): raised inside kafka-python's
-    send() an exception could leave a batch half added, which the last flush would then wait
-    for in vain. Later signals only cut close_producer's wait short, so that a second Ctrl-C is
-    never a traceback."""
-    global stop_signals
-    stop_signals += 1
-    if stop_signals == 1 and not sending:
-        raise KeyboardInterrupt
-
-
 def close_producer(deliveries):
     """Give the broker FLUSH_TIMEOUT_SEC to acknowledge what is in flight (a Ctrl-C meanwhile
     cuts that short), then close; say how many readings may not have been delivered."""
-    global stop_signals
     producer = deliveries.producer
     if producer is None:
         return
-    stop_signals = signals_before = max(stop_signals, 1)  # signals only hurry us from here on
+    stop.requests = signals_before = max(stop.requests, 1)  # signals only hurry us from here on
     deadline = time.monotonic() + FLUSH_TIMEOUT_SEC
-    while stop_signals == signals_before and time.monotonic() < deadline:
+    while stop.requests == signals_before and time.monotonic() < deadline:
         try:
             producer.flush(timeout=FLUSH_STEP_SEC)
             break
@@ -505,13 +462,14 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=None,
                         help="make the generated weather reproducible")
     args = parser.parse_args(argv)
-    for problem in (bootstrap_problem(BROKER), replication_problem(REPLICATION_FACTOR)):
+    for problem in (p7common.bootstrap_problem(BROKER), replication_problem(REPLICATION_FACTOR)):
         if problem:
             parser.error(problem)
-    # SIGTERM (docker stop, kill) takes the same clean path as Ctrl-C, and Ctrl-C works even
-    # when a shell started us in the background with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, request_stop)
+    # Until the sending starts, the first Ctrl-C or SIGTERM ends the program at once (as a
+    # KeyboardInterrupt). Once it sends, a stop is only noted, and produce() returns before its
+    # next chunk of readings (at full speed some 20 ms of sending). Later signals only cut
+    # close_producer's wait short, so that a second Ctrl-C is never a traceback.
+    stop.install(interrupts=1)
 
     # What the imports made (kafka-python, protobuf and the standard library) lives as long as
     # we do: kept out of the garbage collector's passes, which the futures and batches of a

@@ -202,7 +202,7 @@ def test_a_fifo_or_a_folder_named_like_a_partition_file_is_refused_at_once(run_p
     code, plot = plot_once(run_program, tmp_path)
     assert code == 1, plot.stderr
     line = assert_one_clean_sentence(plot.stderr)
-    assert "partition-0.json could not be read (it is not a regular file)" in line, line
+    assert "partition-0.json could not be read (it is not a regular file but a FIFO)" in line, line
 
 
 def test_a_deeply_nested_partition_file_is_unreadable_not_a_crash(run_program, tmp_path):

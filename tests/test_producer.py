@@ -93,8 +93,8 @@ def producer_module(broker, monkeypatch):
     """files/producer.py in this process (KAFKA_BOOTSTRAP is set by now), its stop state put
     back after the test, on a fresh topic."""
     import producer
-    for name in ("stop_signals", "sending"):
-        monkeypatch.setattr(producer, name, getattr(producer, name))
+    for name in ("requests", "interrupts"):
+        monkeypatch.setattr(producer.stop, name, getattr(producer.stop, name))
     fresh_topic()
     return producer
 
@@ -200,11 +200,11 @@ def test_the_course_graders_variable_alone_speeds_the_producer_up(run_program):
 # ---------------------------------------------------------------- the provided weather.py
 
 def programs_with_provided_weather(tmp_path):
-    """producer.py and report_pb2.py beside tests/fixtures/provided_weather.py as weather.py: a
-    generator that has nothing but the course's provided file's interface."""
+    """producer.py, p7common.py and report_pb2.py beside tests/fixtures/provided_weather.py as
+    weather.py: a generator that has nothing but the course's provided file's interface."""
     folder = tmp_path / "course-weather"
     folder.mkdir()
-    for name in ("producer.py", "report_pb2.py"):
+    for name in ("producer.py", "p7common.py", "report_pb2.py"):
         shutil.copy(FILES / name, folder)
     shutil.copy(PROVIDED_WEATHER, folder / "weather.py")
     return folder

@@ -13,6 +13,7 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 import consumer  # files/consumer.py
+import p7common  # files/p7common.py
 from report_pb2 import Report
 from tools import p7check
 
@@ -78,10 +79,10 @@ def test_update_stats_keeps_count_sum_avg_start_end_per_month_and_year():
                                      "start": "1990-03-01", "end": "1990-03-02"}
     assert data["March"]["1991"]["count"] == 1 and data["March"]["1991"]["avg"] == 5.0
     assert consumer.last_date(data) == "1991-03-01"
-    assert consumer.checkpoint_problem(data, 0) is None
+    assert p7common.partition_problem(data, 0) is None
 
 
-# ---------------------------------------------------------------- checkpoint_problem
+# ---------------------------------------------------------------- partition_problem
 
 def good_checkpoint():
     data = consumer.fresh_partition(1)
@@ -96,22 +97,22 @@ def good_checkpoint():
     (lambda d: d.update(offset=True), "no valid offset"),
     (lambda d: d.update(offset="7"), "no valid offset"),
     (lambda d: d.update(Smarch={}), "unexpected key 'Smarch'"),
-    (lambda d: d["May"]["1990"].pop("avg"), "incomplete stats"),
+    (lambda d: d["May"]["1990"].pop("avg"), "incomplete May stats"),
     (lambda d: d["May"]["1990"].update(count="x"), "count 'x'"),
     (lambda d: d["May"]["1990"].update(sum=math.inf), "sum inf"),
     (lambda d: d["May"]["1990"].update(end=None), "end None"),
     (lambda d: d["May"]["1990"].update(end="2999-12-32"), "end '2999-12-32'"),
     (lambda d: d["May"]["1990"].update(start="1991-05-01"), "start '1991-05-01'"),
 ])
-def test_checkpoint_problem_names_what_is_wrong(change, complaint):
+def test_partition_problem_names_what_is_wrong(change, complaint):
     data = good_checkpoint()
-    assert consumer.checkpoint_problem(data, 1) is None
+    assert p7common.partition_problem(data, 1) is None
     change(data)
-    assert complaint in consumer.checkpoint_problem(data, 1)
+    assert complaint in p7common.partition_problem(data, 1)
 
 
 def test_a_checkpoint_that_is_no_object_is_refused():
-    assert consumer.checkpoint_problem([], 0) == "does not hold a JSON object"
+    assert p7common.partition_problem([], 0) == "does not hold a JSON object"
 
 
 # ---------------------------------------------------------------- apply_messages
@@ -207,9 +208,9 @@ def test_a_sum_that_would_be_infinite_is_refused_and_the_file_stays_strict_json(
                                     "start": "2000-07-01", "end": "2000-07-05"}
     err = capsys.readouterr().err
     assert err.count("would no longer be a finite number") == 1 and "2000-07-02" in err
-    text = consumer.json_text(data)
+    text = p7common.json_text(data)
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the file"))
-    assert consumer.checkpoint_problem(json.loads(text), 1) is None
+    assert p7common.partition_problem(json.loads(text), 1) is None
     assert p7check.stats_mismatches(data, p7check.expected_stats(messages)) == []
 
 
@@ -258,7 +259,7 @@ def consume_in_batches(rng, messages, partition=0):
     """consumer.py's loop without Kafka: random batches, saved after some of them (consumer.py
     skips checkpoints while it catches up), sometimes a restart from the file as last saved."""
     data = consumer.fresh_partition(partition)
-    saved = consumer.json_text(data)
+    saved = p7common.json_text(data)
     dates = date_filter(partition, "")
     position = 0
     while position < len(messages):
@@ -268,12 +269,12 @@ def consume_in_batches(rng, messages, partition=0):
         data["offset"] = dates.checkpoint(batch[-1].offset + 1)
         position += len(batch)
         if rng.random() < 0.6:
-            saved = consumer.json_text(data)
+            saved = p7common.json_text(data)
         if rng.random() < 0.2:  # a kill: what survives is the file as last saved
             data = json.loads(saved)
             dates = date_filter(partition, consumer.last_date(data))
             position = data["offset"]
-    return json.loads(saved if rng.random() < 0.5 else consumer.json_text(data))
+    return json.loads(saved if rng.random() < 0.5 else p7common.json_text(data))
 
 
 @pytest.mark.parametrize("seed", range(150))
@@ -307,7 +308,7 @@ def test_partition_files_are_standard_json_with_a_line_per_month_and_year(tmp_pa
 
 
 def test_a_flat_dict_gets_a_line_per_key():
-    text = consumer.json_text({"birthday": "1997-10-02", "1990": 51.5, "1991": -2.0})
+    text = p7common.json_text({"birthday": "1997-10-02", "1990": 51.5, "1991": -2.0})
     assert text == '{\n  "birthday": "1997-10-02",\n  "1990": 51.5,\n  "1991": -2.0\n}\n'
 
 
@@ -324,28 +325,35 @@ def saved_offset(folder, n):
     return json.loads(path.read_text())["offset"] if path.exists() else None
 
 
-def test_checkpoints_wait_while_behind_and_save_at_once_when_caught_up(tmp_path, clock):
-    partitions = {n: consumer.fresh_partition(n) for n in (0, 1)}
-    checkpoints = consumer.Checkpoints(partitions, str(tmp_path))
-    partitions[0]["offset"], partitions[1]["offset"] = 10, 5
-    checkpoints.counted(0, behind=True)
-    checkpoints.counted(1, behind=False)
-    checkpoints.save_due()
+def partition(folder, n):
+    return consumer.Partition(n, consumer.fresh_partition(n), str(folder), WHO,
+                              consumer.partition_months(n, 4))
+
+
+def batch_to(offset):
+    """A batch whose last message has `offset` - 1: advance() moves the offset to `offset`."""
+    return [record(offset - 1, b"March", b"")]
+
+
+def test_partitions_wait_while_behind_and_save_at_once_when_caught_up(tmp_path, clock):
+    partitions = {n: partition(tmp_path, n) for n in (0, 1)}
+    partitions[0].advance(batch_to(10), at_end=False)
+    partitions[1].advance(batch_to(5), at_end=True)
+    for p in partitions.values():
+        p.save_if_due()
     assert (saved_offset(tmp_path, 0), saved_offset(tmp_path, 1)) == (None, 5)
     clock[0] += consumer.CHECKPOINT_EVERY_SEC
-    checkpoints.save_due()
+    partitions[0].save_if_due()
     assert saved_offset(tmp_path, 0) == 10
-    partitions[0]["offset"] = 20
-    checkpoints.counted(0, behind=True)
-    checkpoints.save_due()
+    partitions[0].advance(batch_to(20), at_end=False)
+    partitions[0].save_if_due()
     assert saved_offset(tmp_path, 0) == 10  # saved a moment ago
-    checkpoints.save_due(everything=True)  # stopping
+    partitions[0].save_if_due(now=True)  # stopping
     assert saved_offset(tmp_path, 0) == 20
 
 
 def test_a_file_that_is_slow_to_write_is_saved_less_often(tmp_path, clock, monkeypatch):
-    partitions = {0: consumer.fresh_partition(0)}
-    checkpoints = consumer.Checkpoints(partitions, str(tmp_path))
+    p = partition(tmp_path, 0)
     save = consumer.save_dict_to_json
 
     def slow_save(data, path):
@@ -354,24 +362,28 @@ def test_a_file_that_is_slow_to_write_is_saved_less_often(tmp_path, clock, monke
     monkeypatch.setattr(consumer, "save_dict_to_json", slow_save)
     clock[0] += consumer.CHECKPOINT_EVERY_SEC
     for offset in (1, 2, 3):
-        partitions[0]["offset"] = offset
-        checkpoints.counted(0, behind=True)
-        checkpoints.save_due()
+        p.advance(batch_to(offset), at_end=False)
+        p.save_if_due()
         clock[0] += consumer.CHECKPOINT_EVERY_SEC
     # Saved at 1; then due only 20 x 0.25 s later, not a second later.
     assert saved_offset(tmp_path, 0) == 1
     clock[0] += consumer.SAVE_COST_FACTOR * 0.25
-    checkpoints.save_due()
+    p.save_if_due()
     assert saved_offset(tmp_path, 0) == 3
 
 
-def test_a_forgotten_partition_is_not_saved_when_stopping(tmp_path, clock):
-    partitions = {0: consumer.fresh_partition(0)}
-    checkpoints = consumer.Checkpoints(partitions, str(tmp_path))
-    partitions[0]["offset"] = 7
-    checkpoints.counted(0, behind=True)
-    checkpoints.forget(0)  # its stats ran ahead of its offset (consume(): publisher stopped)
-    checkpoints.save_due(everything=True)
+def test_a_partition_whose_changes_are_dropped_is_not_saved_when_stopping(tmp_path, clock):
+    p = partition(tmp_path, 0)
+    p.advance(batch_to(7), at_end=False)
+    p.unsaved = False  # its stats ran ahead of its offset (consume(): publisher stopped)
+    p.save_if_due(now=True)
+    assert saved_offset(tmp_path, 0) is None
+
+
+def test_a_partition_with_nothing_new_is_not_saved(tmp_path, clock):
+    p = partition(tmp_path, 0)
+    clock[0] += consumer.CHECKPOINT_EVERY_SEC
+    p.save_if_due(now=True)
     assert saved_offset(tmp_path, 0) is None
 
 

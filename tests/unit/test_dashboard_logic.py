@@ -11,6 +11,7 @@ import time
 import pytest
 
 import dashboard  # files/dashboard.py
+import p7common  # files/p7common.py
 
 MONTHS = dashboard.MONTHS
 
@@ -201,7 +202,9 @@ def hostile(year_stats):
     """Partition 2's file with one January in order and a second one as given."""
     good = {"count": 1, "sum": 1.0, "avg": 1.0, "start": "1990-01-01", "end": "1990-01-01"}
     return json.dumps({"partition": 2, "offset": 4,
-                       "January": {"1990": good, "1991": {**good, **year_stats}}})
+                       "January": {"1990": good,
+                                   "1991": {**good, "start": "1991-01-01", "end": "1991-01-01",
+                                            **year_stats}}})
 
 
 @pytest.mark.parametrize("content, complaint", [
@@ -258,10 +261,10 @@ def make_special(path, kind):
 
 
 @pytest.mark.parametrize("kind, complaint", [
-    ("FIFO", "it is a FIFO (named pipe), not a regular file"),
-    ("folder", "it is a folder, not a regular file"),
-    ("character device", "it is a character device, not a regular file"),
-    ("socket", "unreadable ("),  # refused by open() itself: no such device or address
+    ("FIFO", "it is not a regular file but a FIFO"),
+    ("folder", "it is not a regular file but a folder"),
+    ("character device", "it is not a regular file but a character device"),
+    ("socket", "unreadable: it cannot be opened ("),  # by open() itself: no such device
 ])
 def test_a_special_file_is_refused_at_once_never_waited_for(tmp_path, monkeypatch, kind,
                                                            complaint):
@@ -291,31 +294,30 @@ def test_a_file_beyond_any_real_size_is_refused_without_reading_it(tmp_path):
     # One byte beyond the limit: refused on its size (its zeros are not JSON, so a reason that
     # names the size shows it was not parsed).
     with open(tmp_path / "partition-2.json", "wb") as f:
-        f.truncate(dashboard.MAX_FILE_BYTES + 1)
-    assert_only_partition_2_refused(tmp_path, files, f"{dashboard.MAX_FILE_BYTES + 1:,} bytes")
+        f.truncate(p7common.MAX_FILE_BYTES + 1)
+    assert_only_partition_2_refused(tmp_path, files, f"{p7common.MAX_FILE_BYTES + 1:,} bytes")
 
 
 def test_the_largest_file_consumer_py_can_write_is_within_the_limit(tmp_path):
     """Every year 0000-9999 of every month in one file, each line at its longest: measured on
-    a century written by consumer.py's own json_text (all its month-year lines are alike, so
-    the size grows by the same bytes per line), and that century is read as it should be."""
-    import consumer  # files/consumer.py: its own writer
+    a century written by consumer.py's own writer, p7common.json_text (all its month-year lines
+    are alike, so the size grows by the same bytes per line), and that century is read back."""
     longest = {"count": 31, "sum": -1.7976931348623157e+308, "avg": -2.2250738585072014e-308}
 
     def file_of(years):
         data = {"partition": 2, "offset": 2**63 - 1}
         for i, month in enumerate(MONTHS):
             data[month] = {f"{year:04d}": {**longest, "start": f"{year:04d}-{i + 1:02d}-01",
-                                           "end": f"{year:04d}-{i + 1:02d}-31"}
+                                           "end": f"{year:04d}-{i + 1:02d}-28"}
                            for year in range(9_900, 9_900 + years)}
-        return data, len(consumer.json_text(data).encode())
+        return data, len(p7common.json_text(data).encode())
 
     data, century = file_of(100)
     _, year = file_of(1)
     per_year = (century - year) / 99  # twelve month-year lines
     assert per_year == int(per_year)
-    assert year + per_year * 9_999 <= dashboard.MAX_FILE_BYTES
-    (tmp_path / "partition-2.json").write_text(consumer.json_text(data))
+    assert year + per_year * 9_999 <= p7common.MAX_FILE_BYTES
+    (tmp_path / "partition-2.json").write_text(p7common.json_text(data))
     loaded, why = dashboard.load_partition(str(tmp_path), 2)
     assert why is None and loaded == data
 
