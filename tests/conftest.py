@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FILES, current_topic_id, total_messages, wait_for_new_topic, wait_until
+from helpers import (FILES, current_topic_id, free_port, total_messages, wait_for_new_topic,
+                     wait_until)
 from tools import harness, p7check
 
 WORKER_PORT_STEP = 200
@@ -128,3 +129,26 @@ def produce(start_producer):
         return p7check.end_offsets()
 
     return fill
+
+
+@pytest.fixture
+def dashboard_alone(tmp_path):
+    """start(folder) runs files/dashboard.py on `folder` without a broker (it is told of one
+    that nobody answers at): (program, port). Killed at the end of the test. For the unit tier
+    (tests/unit/test_dashboard_server.py) and the browser's test of negative averages."""
+    started = []
+
+    def start(folder):
+        port = free_port()
+        env = dict(os.environ, KAFKA_BOOTSTRAP=f"localhost:{free_port()}", PYTHONUNBUFFERED="1")
+        program = harness.Program(FILES / "dashboard.py", ["--port", port, "--dir", folder],
+                                  tmp_path, env=env)
+        started.append(program)
+        wait_until(lambda: "serving http" in program.stdout or not program.running(), 30,
+                   "the dashboard to listen")
+        assert program.running(), program.stderr
+        return program, port
+
+    yield start
+    for program in started:
+        program.kill()

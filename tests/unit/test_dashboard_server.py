@@ -1,7 +1,8 @@
 """files/dashboard.py as a real process told of a broker nobody answers at (its requests never
 wait for Kafka): hostile partition files are each named and the rest served at once, HEAD is
 answered like GET, a flood of requests is all answered in time, and idle or slow clients cost no
-thread and are dropped. With the real broker and a browser: tests/test_dashboard.py."""
+thread and are dropped (conftest.py's dashboard_alone starts it). With the real broker and a
+browser: tests/test_dashboard.py."""
 
 import http.client
 import json
@@ -10,12 +11,9 @@ import selectors
 import socket
 import time
 
-import pytest
-
 from bench.dashboard_flood import century_files, flood, thread_count
 from helpers import http_get, load
-from tools import harness
-from tools.harness import FILES, free_port, wait_until
+from tools.harness import wait_until
 
 import dashboard  # files/dashboard.py, for its constants only
 
@@ -23,28 +21,6 @@ FLOOD_CLIENTS = 1000
 FLOOD_BOUND_SEC = 10  # every one of the flood's requests answered within this, from its start
 IDLE_CLIENTS = 400
 SLOW_CLIENTS = 20
-
-
-@pytest.fixture
-def dashboard_alone(tmp_path):
-    """start(folder) runs files/dashboard.py on `folder` without a broker: (program, port).
-    Killed at the end of the test."""
-    started = []
-
-    def start(folder):
-        port = free_port()
-        env = dict(os.environ, KAFKA_BOOTSTRAP=f"localhost:{free_port()}", PYTHONUNBUFFERED="1")
-        program = harness.Program(FILES / "dashboard.py", ["--port", port, "--dir", folder],
-                                  tmp_path, env=env)
-        started.append(program)
-        wait_until(lambda: "serving http" in program.stdout or not program.running(), 30,
-                   "the dashboard to listen")
-        assert program.running(), program.stderr
-        return program, port
-
-    yield start
-    for program in started:
-        program.kill()
 
 
 def client_connections(pid, port):
