@@ -17,8 +17,8 @@ CLUSTER_PORTS ?= 9192,9193,9194
 CLUSTER_DIR ?= broker/.cluster
 CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost:\1/g')
 
-.PHONY: venv lock broker stop cluster cluster-stop cluster-run clean run test test-fast docker-test \
-	bench chromium docker-compose
+.PHONY: venv lock broker stop cluster cluster-stop cluster-run clean run test test-fast test-chaos \
+	test-all docker-test bench chromium docker-compose
 
 venv: $(VENV)/.installed
 
@@ -72,10 +72,23 @@ cluster-run: venv cluster
 	  $(PY) -m tools.scripts.run_pipeline --delay $(DELAY) --birthday $(BIRTHDAY) \
 	  --dashboard-port $(DASHBOARD_PORT)
 
-# Two test processes, each with its own broker (tests/conftest.py); a test file stays in one.
-# The grader's full run is one of the tests (tests/test_autograde.py).
+# The test tiers are pytest markers (pytest.ini; tests/conftest.py gives every test in tests/unit
+# the unit marker and refuses a test elsewhere that has no tier).
+# make test: the unit and broker tiers, in two processes, each with a session broker of its own
+# (tests/conftest.py); the grader's full runs are among them (tests/test_autograde.py). A process
+# that runs out of tests takes half of the other's queue (worksteal), so the many quick unit
+# tests fill in around the long ones.
 test: venv chromium
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not chaos" tests
+
+# The chaos tier: brokers and clusters of the tests' own, started, killed -9 and fetched (the
+# three-node cluster's failover, outages under load, the launcher's brokers and Maven fetch).
+# A test file stays in one process: the cluster is shared by its module.
+test-chaos: venv
+	$(PY) -m pytest -q -n 2 --dist loadfile -m chaos tests
+
+# Every tier: make test's recipe first, then make test-chaos's (CI runs this).
+test-all: test test-chaos
 
 # A Chromium or Chrome on PATH for the dashboard's browser test (tests/test_dashboard.py), under
 # the names tests/browser.py looks for; Debian's chromium is installed when none is there and we
@@ -89,7 +102,7 @@ chromium:
 	    "(apt-get install chromium, as root); the dashboard's browser test will be skipped" \
 	    "(in CI: fail)" >&2
 
-# The unit tests alone: no Java, no broker, a few seconds.
+# The unit tier alone: no Java, no broker.
 test-fast: venv
 	$(PY) -m pytest -q tests/unit
 
