@@ -315,7 +315,9 @@ def test_ten_kill_9s_of_the_main_process_never_lock_out_the_restart(run_program,
     restart: the orphaned workers stop by themselves, the restart waits for them and is never
     refused, and the files stay exact."""
     rng = random.Random(10)
-    producer = start_producer(seed=4, delay=0)  # a backlog: big batches, long saves
+    # Paced rather than at full speed: a restart still finds readings waiting for it, and the
+    # topic stays small enough for the exact check at the end to be quick.
+    producer = start_producer(seed=4, delay=0.00002)
     owner = run_program("consumer.py", "--dir", tmp_path, "--birthday", "1990-03-15")
     for _ in range(10):
         progress = sum(offsets_in(tmp_path, range(4)).values())
