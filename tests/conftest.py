@@ -3,8 +3,8 @@ files/ run as real processes against it (tools/harness.py). Shared helpers: test
 
 The broker listens on localhost:9092 unless KAFKA_BOOTSTRAP names another port; the launcher
 then keeps that broker's data in broker/.run-PORT, apart from the default one. `make test` runs
-the tests in two processes (pytest-xdist): each has a broker of its own, the second one
-WORKER_PORT_STEP ports above the first, since every test may recreate the topic.
+the tests in several processes (pytest-xdist): each has a broker of its own, worker gwN's
+N * WORKER_PORT_STEP ports above the first, since every test may recreate the topic.
 
 Every test has a tier (pytest.ini registers the markers); a module that breaks these rules fails
 to collect, naming each test and its fault:
