@@ -1,4 +1,4 @@
-"""The README's "Docker Compose: three nodes": compose.yaml's cluster of p7 images, with the
+"""docs/cluster.md's Docker Compose section: compose.yaml's cluster of p7 images, with the
 programs run inside it by `compose exec`, one node killed mid-stream and started again.
 
 One test, as one user session: up, produce, consume, kill and start a node, stop, check exact.
@@ -139,7 +139,7 @@ def test_three_nodes_replicate_and_survive_one_killed_mid_stream(project, tmp_pa
     wait_for_three_nodes(project, project.ports)
     producing, consuming = project.container("kafka1"), project.container("kafka2")
 
-    # The README's commands, the cluster's KAFKA_BOOTSTRAP and P7_REPLICATION_FACTOR=3 coming
+    # docs/cluster.md's commands, the cluster's KAFKA_BOOTSTRAP and P7_REPLICATION_FACTOR=3 coming
     # from compose.yaml.
     project("exec", "-d", "-e", f"WEATHER_DELAY_SEC={WEATHER_DELAY_SEC}", "kafka1",
             "python3", "/files/producer.py")
