@@ -62,7 +62,8 @@ PROBE_TIMEOUT_MS = 5000
 # The largest partition file consumer.py can write: every year 0000-9999 of all twelve months,
 # each month-year line at its longest (137 bytes: a count of 31, sum and avg at the longest
 # float repr, 24 characters) is 16,440,000 bytes, plus a few hundred bytes of partition, offset
-# and braces. A bigger file is no partition file: it is refused on its size alone, unread.
+# and braces (birthday.json, a reading a year, stays far smaller). A bigger file is none of ours:
+# it is refused on its size alone, unread.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 SHOWN_CHARS = 40
 STOP_TIMEOUT_SEC = 60
@@ -371,10 +372,10 @@ def read_json(path, limit=MAX_FILE_BYTES):
     with os.fdopen(fd, "rb") as f:
         size = os.fstat(fd).st_size
         if size > limit:
-            raise Refused(f"is {size:,} bytes, more than the {limit:,} a partition file can be")
+            raise Refused(f"is {size:,} bytes, over the {limit:,}-byte limit of these files")
         raw = f.read(limit + 1)
     if len(raw) > limit:  # it grew since
-        raise Refused(f"is more than the {limit:,} bytes a partition file can be")
+        raise Refused(f"is over the {limit:,}-byte limit of these files")
     try:
         return json.loads(raw.decode("utf-8"))
     except RecursionError:
