@@ -143,13 +143,15 @@ def test_idle_and_slow_clients_cost_no_thread_and_are_dropped(dashboard_alone, t
         # The dashboard has taken every connection in...
         wait_until(lambda: client_connections(program.pid, port) == IDLE_CLIENTS + SLOW_CLIENTS,
                    30, "the dashboard to accept the connections")
-        # ...and has no more threads for them, while the slow ones send a byte at a time.
+        # ...and has no more threads for them, while the slow ones send a byte at a time (never
+        # the request's last byte: however slow this machine, theirs stays unfinished).
         sent = 0
         for sent in range(8):
             for sock in slow:
                 sock.send(request[sent:sent + 1])
             assert thread_count(program.pid) <= threads
             time.sleep(0.25)
+        sent, last_byte = sent + 1, time.monotonic()
         # Meanwhile a normal client is answered at once.
         started = time.monotonic()
         status, body = http_get(f"http://localhost:{port}/stats.json")
@@ -175,12 +177,13 @@ def test_idle_and_slow_clients_cost_no_thread_and_are_dropped(dashboard_alone, t
                 assert data == b"", f"an idle client got {data[:60]!r}"
                 selector.unregister(key.fileobj)
                 waiting -= 1
-            for sock in slow:  # the slow ones go on sending, a byte a while
-                try:
-                    sock.send(request[sent:sent + 1])
-                except OSError:
-                    pass
-            sent += 1
+            if sent < len(request) - 1 and time.monotonic() - last_byte >= 0.5:
+                for sock in slow:  # the slow ones go on sending, a byte every half second
+                    try:
+                        sock.send(request[sent:sent + 1])
+                    except OSError:
+                        pass
+                sent, last_byte = sent + 1, time.monotonic()
         selector.close()
     finally:
         for sock in idle + slow:
