@@ -13,8 +13,9 @@ to collect, naming each test and its fault:
 - broker: the session broker at most. Outside tests/unit a tier must be written down (a
   `pytestmark` at the file's top, or a marker on the test): a new test that starts a broker of
   its own would otherwise land in `make test` unseen.
-- chaos: brokers or clusters of its own, started, killed or fetched. chaos wins over broker, so
-  a file marked broker may hold a chaos test marked on its own.
+- chaos: brokers or clusters of its own, started, killed or fetched, and the long series of
+  kills and stops that a one-off test of the same rule in the broker tier stands for in make
+  test. chaos wins over broker, so a file marked broker may hold a chaos test marked on its own.
 """
 
 import os

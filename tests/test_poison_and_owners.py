@@ -309,6 +309,7 @@ def test_a_partition_file_nested_too_deeply_is_refused(run_program, some_topic, 
                               "[" * 200_000 + "]" * 200_000)
 
 
+@pytest.mark.chaos  # a series of kill -9s, long by design
 def test_ten_kill_9s_of_the_main_process_never_lock_out_the_restart(run_program,
                                                                     start_producer, tmp_path):
     """kill -9 of consumer.py's main process alone, ten times, each followed at once by a
@@ -337,6 +338,7 @@ def test_ten_kill_9s_of_the_main_process_never_lock_out_the_restart(run_program,
     assert_exact(tmp_path, range(4))
 
 
+@pytest.mark.chaos  # a worker held stopped for longer than any fixed wait, by design
 def test_a_restart_waits_as_long_as_the_killed_owners_workers_live(run_program, produce,
                                                                    tmp_path):
     """A worker of a killed consumer.py that takes long to stop (here: stopped with SIGSTOP for
