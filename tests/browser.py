@@ -73,8 +73,14 @@ class Chromium(harness.Program):
 
     @staticmethod
     def page_target(port, url):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
-            targets = json.load(answer)
+        """The page's DevTools target; None while chromium does not answer yet (on a busy
+        machine its first answers can take longer than a request's timeout: asked again)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list",
+                                        timeout=5) as answer:
+                targets = json.load(answer)
+        except (OSError, ValueError):  # refused, timed out, or an answer cut short
+            return None
         return next((t for t in targets if t["type"] == "page"
                      and t["url"].startswith(url.split("?")[0])), None)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (FILES, current_topic_id, free_port, total_messages, wait_for_new_topic,
-                     wait_until)
+from helpers import (FILES, current_topic_id, free_port, http_get, total_messages,
+                     wait_for_new_topic, wait_until)
 from tools import harness, p7check
 
 WORKER_PORT_STEP = 200
@@ -148,6 +148,9 @@ def dashboard_alone(tmp_path):
         wait_until(lambda: "serving http" in program.stdout or not program.running(), 30,
                    "the dashboard to listen")
         assert program.running(), program.stderr
+        # Its worker threads start before it accepts a connection: once a page is answered
+        # they all run, so a test may count the dashboard's threads from here on.
+        assert http_get(f"http://localhost:{port}/")[0] == 200
         return program, port
 
     yield start
