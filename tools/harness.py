@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -208,6 +209,31 @@ class DockerProgram(Program):
         self._launch(["docker", "exec", *env_args, "-e", "PYTHONUNBUFFERED=1", container.name,
                       "sh", "-c", f'echo $$ > {self.pid_file}; exec python3 "$@"', "sh",
                       f"/files/{name}", *self.args])
+
+    def kill(self):
+        """SIGKILL to the program and its workers inside the container, whether or not its
+        `docker exec` client still runs (a client gone, or killed after a wait, leaves the
+        program running in the container otherwise), and wait until it is gone there."""
+        if self.process is None:
+            return
+        # Only the process the pid file names, and only while it still runs this program; gone
+        # once its /proc entry is (or is a zombie), waited for up to 10 s.
+        script = (f"pid=$(cat {self.pid_file} 2>/dev/null); [ -n \"$pid\" ] || exit 0; "
+                  f"grep -q {shlex.quote(self.name)} /proc/$pid/cmdline 2>/dev/null || exit 0; "
+                  "for c in $(cat /proc/$pid/task/*/children 2>/dev/null); do kill -9 $c; done; "
+                  "kill -9 $pid; for i in $(seq 100); do "
+                  "grep -qs '^State:[[:space:]]*[^Z]' /proc/$pid/status || exit 0; "
+                  "sleep 0.1; done")
+        try:
+            subprocess.run(["docker", "exec", self.container.name, "sh", "-c", script],
+                           capture_output=True, timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass  # the client is killed below all the same
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def signal(self, signum):
         pid = f"$(cat {self.pid_file})"
