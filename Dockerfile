@@ -1,4 +1,5 @@
-# The p7 image: one Apache Kafka broker (KRaft mode) plus Python with the project's pins.
+# The p7 image: one Apache Kafka broker (KRaft mode) plus Python with the project's pins
+# (or others: PYTHON_REQUIREMENTS and PYTHON_CONSTRAINTS below).
 #   docker build . -t p7
 #   docker run -d -p 9092:9092 -v ./files:/files --name=p7 p7
 #   docker exec -it p7 python3 /files/producer.py
@@ -25,8 +26,16 @@ RUN python3 /opt/p7/broker/launcher.py fetch
 # ---- the image: the JRE, the runtime pins, the jars, the launcher with its config, the programs
 FROM runtime
 # The programs' pins, and under them every package at the version requirements.lock gives it
-# (the lock the native venv installs through too).
-COPY requirements.txt requirements.lock /opt/p7/
+# (the lock the native venv installs through too). The two build arguments name other files of
+# the context to install instead; the grader's course image (grader/course_env.py) is this image
+# with the course's packages:
+#   --build-arg PYTHON_REQUIREMENTS=grader/course-requirements.txt \
+#   --build-arg PYTHON_CONSTRAINTS=grader/course.lock
+# Whichever they name is copied to /opt/p7/requirements.txt and /opt/p7/requirements.lock.
+ARG PYTHON_REQUIREMENTS=requirements.txt
+ARG PYTHON_CONSTRAINTS=requirements.lock
+COPY ${PYTHON_REQUIREMENTS} /opt/p7/requirements.txt
+COPY ${PYTHON_CONSTRAINTS} /opt/p7/requirements.lock
 RUN pip install --no-cache-dir -r /opt/p7/requirements.txt -c /opt/p7/requirements.lock
 COPY --from=kafka-jars /opt/p7/broker/.cache /opt/p7/broker/.cache
 # pom.xml too: the launcher takes the jar cache as complete only for the pom it was fetched for.

@@ -7,6 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Every Python package's version, direct or not, for the venv and the image alike (make lock).
 LOCK := requirements.lock
+# The course image's pins (students' programs run with them: grader/course_env.py) and every
+# package underneath them (make course-lock).
+COURSE_REQUIREMENTS := grader/course-requirements.txt
+COURSE_LOCK := grader/course.lock
 PIP_TOOLS := pip-tools==7.6.2
 DELAY ?= 0.5
 BIRTHDAY ?= 1997-10-02
@@ -17,7 +21,7 @@ CLUSTER_PORTS ?= 9192,9193,9194
 CLUSTER_DIR ?= broker/.cluster
 CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost:\1/g')
 
-.PHONY: venv lock broker stop cluster cluster-stop cluster-run clean run test test-fast test-chaos \
+.PHONY: venv lock course-lock broker stop cluster cluster-stop cluster-run clean run test test-fast test-chaos \
 	test-all docker-test bench chromium docker-compose
 
 venv: $(VENV)/.installed
@@ -38,12 +42,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt $(LOCK) broker/preflig
 # pip-tools, in a throwaway venv; pins already in the lock stay where they still fit
 # (`make lock UPGRADE=1` takes the newest of everything). Commit the lock with the change.
 lock:
-	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
-	  && $(PYTHON) -m venv "$$tools" \
-	  && "$$tools/bin/pip" install --quiet --disable-pip-version-check $(PIP_TOOLS) \
-	  && CUSTOM_COMPILE_COMMAND="make lock" "$$tools/bin/pip-compile" --quiet --allow-unsafe \
-	    --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-	    $(if $(UPGRADE),--upgrade) --output-file=$(LOCK) requirements-dev.txt
+	$(call pip_compile,lock,$(LOCK),requirements-dev.txt)
+
+# Re-resolves grader/course.lock from grader/course-requirements.txt the same way (for the
+# Python that runs make: the course venv is built with it). Commit the lock with the change.
+course-lock:
+	$(call pip_compile,course-lock,$(COURSE_LOCK),$(COURSE_REQUIREMENTS))
+
+# $(call pip_compile,TARGET,LOCK FILE,REQUIREMENTS FILE): pip-compile in a throwaway venv, the
+# lock's header naming `make TARGET` as the command that wrote it.
+define pip_compile
+@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT \
+  && $(PYTHON) -m venv "$$tools" \
+  && "$$tools/bin/pip" install --quiet --disable-pip-version-check $(PIP_TOOLS) \
+  && CUSTOM_COMPILE_COMMAND="make $(1)" "$$tools/bin/pip-compile" --quiet --allow-unsafe \
+    --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+    $(if $(UPGRADE),--upgrade) --output-file=$(2) $(3)
+endef
 
 broker:
 	$(PYTHON) broker/launcher.py start

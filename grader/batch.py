@@ -3,19 +3,52 @@
 Each submission is graded by a autograde.py of its own (a child process), so that whatever one
 does cannot reach the next: the child has a temporary folder of its own (TMPDIR), which every
 program it starts runs in, and a run id that names its containers. A child still grading after
-the time limit gets SIGTERM (it stops its programs and writes what it has), then SIGKILL; after
-it, any process still running in its folder is killed with its process group and any container
-or image of its run id is removed. The child writes its JSON after every check, so a submission
-stopped halfway is graded as far as it got; the checks it did not reach get no points.
+the time limit gets SIGTERM (it stops its programs and writes what it has), then SIGKILL to its
+process group; after it, any process still running in its folder is killed with its process
+group and any container or image of its run id is removed (sweep()). The child writes its JSON
+after every check, so a submission stopped halfway is graded as far as it got; the checks it did
+not reach get no points.
 
 Results go to DIR/autograde-results/: NAME.json (the course grader's shape), NAME.log (the
 child's output) and results.csv (a row per submission: name, score, each check's points).
+
+Stopping the batch. SIGINT (Ctrl-C) and SIGTERM stop it cleanly. Their handlers only record the
+signal, and the batch acts on it where that is safe: an exception raised from a handler could
+land between the start of a child and the batch's record of it (a child nobody stops), or in the
+middle of a cleanup. The child grading at that moment gets SIGTERM and STOP_GRACE seconds to
+stop its programs (a second signal cuts the wait short), then SIGKILL to its process group, then
+the sweep of its folder and run id; no further submission starts; the class's broker, when the
+batch started it, is stopped as grade_class leaves its `with` block (a signal during its start
+lets the start finish, or fail when a Ctrl-C reached the launcher too, then stops what was
+started); the table and results.csv are written. The children, their programs and the sweep's
+docker commands run in sessions of their own, so a Ctrl-C in the batch's terminal reaches none
+of them: only the batch decides how they stop. The submission stopped halfway and those not
+reached are listed as not graded: "not graded" in results.csv's score column, the check columns
+empty. The stopped one's NAME.json is removed (a grade cut short by the instructor is not the
+student's); its NAME.log stays, ending with why. The files of a submission not reached are left
+as they are (an earlier run's, if any). The exit code is then 128 + the signal's number, the
+shell's convention: 130 for SIGINT, 143 for SIGTERM; otherwise it is 0 whatever the scores, and
+2 when grading cannot start (no submission, no broker).
+
+--keep. Each child gets --keep, so its session keeps its grading folder (the copy of files/ the
+programs ran in, and logs/ with their output) inside the child's TMPDIR and names it on its
+last line, "kept the grading folder PATH". Once the child has ended and the sweep has killed
+whatever still ran in its TMPDIR (nothing writes there any more), and before the TMPDIR is
+removed, the batch moves that folder to DIR/autograde-results/NAME-logs/ (replacing one of an
+earlier run), and says so at the end of NAME.log. A child killed before it named its folder
+leaves its whole TMPDIR kept there instead. The TMPDIR itself stays a short path under the
+system's temporary folder rather than inside the results folder: a long one would break programs
+that put Unix sockets there (multiprocessing's managers do; a socket's path has at most 107
+bytes), so a submission would be graded differently with --keep. Moved across file systems, the
+folder is copied, without what is not a regular file, a folder or a symbolic link (a FIFO, a
+socket). Without --keep nothing is kept, as before.
 """
 
 import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +62,47 @@ from tools import harness, p7check
 RESULTS_DIR = "autograde-results"
 DEFAULT_TIMEOUT = 900
 STOP_GRACE = 60             # what the child gets to clean up after SIGTERM
+POLL = 0.2                  # how often the batch looks at its child and at a stop request
+KEPT_LINE = re.compile(r"^kept the grading folder (.+)$", re.MULTILINE)  # grader/session.py
+NOT_GRADED = "not graded"
+
+
+class StopRequest:
+    """SIGINT and SIGTERM, recorded for the batch to act on (the module's docstring says how).
+    The handler never raises and never prints: it may run at any point of the main thread."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum = None      # the first signal
+        self.hurry = False      # a second one: stop waiting for the child's own cleanup
+
+    def __call__(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+        else:
+            self.hurry = True
+
+    def __bool__(self):
+        return self.signum is not None
+
+    @property
+    def name(self):
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum
+
+    @contextlib.contextmanager
+    def installed(self):
+        """The handlers for the block; the previous ones come back afterwards."""
+        previous = {signum: signal.signal(signum, self) for signum in self.SIGNALS}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def submissions(folder):
@@ -55,79 +129,183 @@ def child_command(files, json_path, args):
         command.append("--docker")
     if args.only:
         command += ["--only", ",".join(map(str, args.only))]
+    if args.keep:
+        command.append("--keep")
     return command
 
 
-def grade_one(name, files, out, args, timeout):
-    """Grade one submission in a child autograde.py; returns (the results JSON or None, seconds,
-    what stopped it or "")."""
+def grade_one(name, files, out, args, timeout, stop):
+    """Grade one submission in a child autograde.py. Returns (the results JSON or None,
+    seconds, what stopped it or "", whether a stop request cut it short). Whatever happens, the
+    child and everything it started are gone when this returns."""
     json_path, log_path = out / f"{name}.json", out / f"{name}.log"
     json_path.unlink(missing_ok=True)
     own_tmp = Path(tempfile.mkdtemp(prefix=f"p7-batch-{harness.unique_suffix()}-"))
     run_id = harness.unique_suffix()
     env = dict(os.environ, TMPDIR=str(own_tmp), P7_AUTOGRADE_RUN_ID=run_id)
     started = time.monotonic()
-    stopped = ""
+    stopped, interrupted = "", False
     with open(log_path, "w") as log:
         child = subprocess.Popen(child_command(files, json_path, args), stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                  start_new_session=True)
-        try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stopped = f"grading was stopped after {timeout:.0f} s"
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        except BaseException:
-            child.send_signal(signal.SIGTERM)   # Ctrl-C on the batch: this child cleans up too
-            child.wait(timeout=STOP_GRACE)
-            raise
-        finally:
-            sweep(own_tmp, run_id)
+    try:
+        deadline = started + timeout
+        while not exited(child, POLL):
+            if stop:
+                stopped, interrupted = f"the batch was stopped by {stop.name}", True
+                print(f"stopping ({stop.name}) ...", end=" ", flush=True)
+                break
+            if time.monotonic() > deadline:
+                stopped = f"grading was stopped after {timeout:.0f} s"
+                break
+    finally:
+        # Also when the batch itself fails here: the child is ended, then its folder swept.
+        end_child(child, stop)
+        kept = sweep(own_tmp, run_id, keep_to=out / f"{name}-logs" if args.keep else None,
+                     named_in=log_path)
     seconds = time.monotonic() - started
+    with open(log_path, "a") as log:
+        if kept is not None:
+            print(f"batch: kept the grading folder in {kept}", file=log)
+        if interrupted:
+            print(f"batch: not graded: {stopped} during its grading", file=log)
+    if interrupted:
+        json_path.unlink(missing_ok=True)  # a partial grade that is not the student's doing
+        return None, seconds, stopped, True
     try:
         results = json.loads(json_path.read_text())
     except (OSError, ValueError):
         results = None
     if results is None and not stopped:
         stopped = f"the grader stopped with exit code {child.returncode} (see {log_path.name})"
-    return results, seconds, stopped
+    return results, seconds, stopped, False
 
 
-def sweep(folder, run_id):
+def exited(child, timeout):
+    """Whether the child has exited, looking for up to `timeout` seconds. It is not reaped: as a
+    zombie it keeps its pid, which is its process group's id, from being reused before
+    end_child() has killed that group."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def end_child(child, stop):
+    """The child gone, with every process left in its process group: SIGTERM while it runs
+    (its own cleanup stops its programs) and up to STOP_GRACE seconds for it to exit, fewer when
+    a second signal asks the batch to hurry; then SIGKILL to the group, and the child reaped."""
+    if not exited(child, 0):
+        os.kill(child.pid, signal.SIGTERM)  # unreaped, so the pid is still the child's
+        grace = time.monotonic() + STOP_GRACE
+        while not exited(child, POLL) and not stop.hurry and time.monotonic() < grace:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=harness.KILL_TIMEOUT)  # a SIGKILLed process is gone long before
+
+
+def sweep(folder, run_id, keep_to=None, named_in=None):
     """Kill what still runs in `folder` (cwd or command line), with its process group; remove
-    the containers and images named with `run_id`."""
-    mark = str(folder)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if cwd.startswith(mark) or mark in cmdline:
-            pid = int(entry)
-            try:
-                if os.getpgid(pid) != os.getpgid(0):  # never the batch's own group
-                    os.killpg(os.getpgid(pid), signal.SIGKILL)
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    the containers and images named with `run_id`; with `keep_to`, move the grading folder that
+    the child's log `named_in` names (else the whole of `folder`) there; then remove `folder`.
+    Returns where the grading folder was kept, or None."""
+    kill_processes_in(folder)
     if shutil.which("docker"):
         for listing, remove in ((["ps", "-aq", "--filter", f"name=p7-autograde-{run_id}-"],
                                  ["rm", "-f"]),
                                 (["images", "-q", f"p7-autograde:{run_id}"], ["rmi", "-f"])):
-            found = subprocess.run(["docker", *listing], capture_output=True, text=True)
-            ids = found.stdout.split() if found.returncode == 0 else []
+            found = docker(*listing)
+            ids = found.stdout.split() if found is not None and found.returncode == 0 else []
             if ids:
-                subprocess.run(["docker", *remove, *ids], capture_output=True)
+                docker(*remove, *ids)
+    kept = keep_grading_folder(folder, keep_to, named_in) if keep_to is not None else None
     shutil.rmtree(folder, ignore_errors=True)
+    return kept
+
+
+def docker(*args):
+    """A docker command's outcome, None when it timed out. In a session of its own, so that a
+    Ctrl-C in the batch's terminal cannot cut a removal short."""
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True,
+                              timeout=harness.DOCKER_TIMEOUT, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def processes_in(folder):
+    """Pids of the processes (zombies aside: they run nothing) whose cwd is in `folder` or whose
+    command line names it; never this one."""
+    mark = str(folder)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")  # fails for a zombie
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if cwd == mark or cwd.startswith(mark + "/") or mark in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def kill_processes_in(folder):
+    """SIGKILL to each process of processes_in(folder) and to its process group (never the
+    batch's own group), pass after pass until none is left: a process forking as it is killed
+    leaves children that the next pass finds. Gives up after KILL_TIMEOUT seconds."""
+    deadline = time.monotonic() + harness.KILL_TIMEOUT
+    while (pids := processes_in(folder)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                if os.getpgid(pid) != os.getpgid(0):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
+def keep_grading_folder(folder, keep_to, log_path):
+    """Move the grading folder the child kept to `keep_to` (see the module's docstring); returns
+    `keep_to`, or None when nothing could be kept."""
+    source = folder
+    try:
+        named = KEPT_LINE.findall(Path(log_path).read_text(errors="replace"))
+    except (OSError, TypeError):
+        named = []
+    if named:
+        path = Path(named[-1].strip())
+        if path.is_dir() and path.resolve().is_relative_to(folder.resolve()):
+            source = path
+    shutil.rmtree(keep_to, ignore_errors=True)
+    try:
+        os.rename(source, keep_to)
+    except OSError:  # another file system
+        try:
+            shutil.copytree(source, keep_to, symlinks=True, ignore=_not_plain_files)
+        except OSError:  # shutil.Error too: what could be copied is there
+            pass
+    return keep_to if keep_to.is_dir() else None
+
+
+def _not_plain_files(directory, names):
+    """copytree's `ignore`: the names in `directory` that are no regular file, folder or
+    symbolic link (copying a FIFO would fail, a socket means nothing elsewhere)."""
+    ignored = set()
+    for name in names:
+        path = os.path.join(directory, name)
+        if not (os.path.islink(path) or os.path.isdir(path) or os.path.isfile(path)):
+            ignored.add(name)
+    return ignored
 
 
 def row(name, results, checks, stopped):
@@ -164,25 +342,53 @@ def grade_class(folder, args, checks):
     timeout = args.timeout or DEFAULT_TIMEOUT
     full = sum(check.points for check in checks)
     started = time.monotonic()
-    with contextlib.ExitStack() as broker:
-        if not (args.docker or args.image is not None) and any(c.needs_broker for c in checks):
-            # One broker for the class rather than one start and stop per submission.
-            host = p7check.bootstrap().split(",")[0].rpartition(":")[0]
-            if host in ("localhost", "127.0.0.1"):
-                broker.enter_context(harness.local_broker())
-        rows = grade_all(found, out, args, timeout, checks, full)
-    write_csv(out / "results.csv", rows, checks)
-    print_summary(rows, checks)
-    print(f"\n{len(rows)} submissions in {time.monotonic() - started:.0f} s; results in {out} "
-          "(results.csv, NAME.json, NAME.log)")
-    return 0
+    stop = StopRequest()
+    with stop.installed():  # to the last line: a signal never cuts the results short
+        with contextlib.ExitStack() as broker:
+            if not (args.docker or args.image is not None) \
+                    and any(c.needs_broker for c in checks):
+                # One broker for the class rather than one start and stop per submission.
+                host = p7check.bootstrap().split(",")[0].rpartition(":")[0]
+                if host in ("localhost", "127.0.0.1"):
+                    try:
+                        broker.enter_context(harness.local_broker())
+                    except (harness.BrokerError, subprocess.TimeoutExpired) as err:
+                        if not stop:  # a Ctrl-C reaches the launcher too: then it is the stop
+                            print(f"autograde.py: could not start the broker for the class: "
+                                  f"{err}", file=sys.stderr)
+                            return 2
+            rows = grade_all(found, out, args, timeout, checks, full, stop)
+            # Leaving the block stops the broker we started, signal or not.
+        write_csv(out / "results.csv", rows, checks)
+        print_summary(rows, checks)
+        kept = ", NAME-logs/" if args.keep else ""
+        where = f"results in {out} (results.csv, NAME.json, NAME.log{kept})"
+        seconds = time.monotonic() - started
+        if not stop:
+            print(f"\n{len(rows)} submissions in {seconds:.0f} s; {where}")
+            return 0
+        not_graded = [name for name, score, *_ in rows if score is None]
+        print(f"\nstopped by {stop.name}: {len(rows) - len(not_graded)} of {len(rows)} "
+              f"submissions graded in {seconds:.0f} s; not graded: "
+              f"{', '.join(not_graded) or 'none'}; {where}")
+        return stop.exit_code
 
 
-def grade_all(found, out, args, timeout, checks, full):
+def grade_all(found, out, args, timeout, checks, full, stop):
+    """[(name, score, {check title: points}, seconds, what stopped it)] of each submission;
+    score and points are None for one not graded because the batch was stopped."""
     rows = []
     for index, (name, files) in enumerate(found, 1):
+        if stop:
+            rows.append((name, None, None, 0.0, f"the batch was stopped by {stop.name}"))
+            continue
         print(f"[{index}/{len(found)}] {name} ...", end=" ", flush=True)
-        results, seconds, stopped = grade_one(name, files, out, args, timeout)
+        results, seconds, stopped, interrupted = grade_one(name, files, out, args, timeout,
+                                                           stop)
+        if interrupted:
+            print(f"{NOT_GRADED}: {stopped} ({seconds:.0f} s)", flush=True)
+            rows.append((name, None, None, seconds, stopped))
+            continue
         score, points, outcomes = row(name, results, checks, stopped)
         (out / f"{name}.json").write_text(json.dumps(
             {"score": score, "full_score": full, "tests": outcomes,
@@ -199,7 +405,10 @@ def write_csv(path, rows, checks):
         writer = csv.writer(f)
         writer.writerow(["name", "score"] + [check.title for check in checks])
         for name, score, points, _, _ in rows:
-            writer.writerow([name, score] + [points[check.title] for check in checks])
+            if score is None:
+                writer.writerow([name, NOT_GRADED] + [""] * len(checks))
+            else:
+                writer.writerow([name, score] + [points[check.title] for check in checks])
 
 
 def print_summary(rows, checks):
@@ -207,6 +416,9 @@ def print_summary(rows, checks):
     print(f"\n{'submission':<{width}}  score  " + " ".join(f"{c.number:>3}" for c in checks)
           + "  seconds")
     for name, score, points, seconds, stopped in rows:
+        if score is None:
+            print(f"{name:<{width}}  {NOT_GRADED} ({stopped})")
+            continue
         print(f"{name:<{width}}  {score:>5}  "
               + " ".join(f"{points[c.title]:>3}" for c in checks)
               + f"  {seconds:>7.0f}" + ("  (stopped)" if stopped else ""))

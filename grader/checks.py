@@ -1,9 +1,11 @@
 """The checks. Each takes the session, returns (passed, reason) or raises CheckFailed, and says
-in its registration what it depends on (see registry.py). What each may require is written in
-CONTRACT.md, item by item from the assignment: nothing else."""
+in its registration what it depends on and which versions of the assignment it belongs to (see
+registry.py). What each may require is written in CONTRACT.md, item by item from each version:
+nothing else."""
 
 import ast
 import datetime
+import json
 import math
 import random
 import subprocess
@@ -17,13 +19,22 @@ from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC
 
 from tools.partition_files import ConcurrentReader, read_json
 
-from .evidence import calls_to, counted, first_problems, folder_snapshot, is_png
+from . import svg_bars
+from .evidence import (calls_to, counted, first_problems, folder_snapshot, is_png,
+                       truncation_problem)
 from .programs import require_running, wait_for
 from .registry import SKIPPED, CheckFailed, check, require
 from .session import CATCH_UP_TIMEOUT, FIRST_MESSAGES, TOPIC_TIMEOUT
 
 # In the files folder (the Dockerfile is in the folder above it).
 REQUIRED_PROGRAMS = ["producer.py", "debug.py", "consumer.py", "report.proto", "weather.py"]
+FINAL_PROGRAMS = REQUIRED_PROGRAMS + ["plot.py"]
+FINAL_PLOT = "month.svg"
+PLOT_MONTHS = ("January", "February", "March")     # the final version's bars
+# Kafka's default partitioner puts none of the three months in partition 3: the final plot
+# must work with that file missing ("your code must work even if some of the JSON files do not
+# exist").
+NO_PLOT_MONTHS_PARTITION = 3
 PARTITION_FILES = [f"partition-{n}.json" for n in range(PARTITIONS)]
 # The assignment's code saves yearly_trends.png; one sentence of its text says yearly_trend.png.
 PLOT_NAMES = ["yearly_trends.png", "yearly_trend.png"]
@@ -33,12 +44,16 @@ NOT_PLOT_PROGRAMS = {"producer.py", "debug.py", "consumer.py", "weather.py"}
 OWN_PARTITIONS_WATCH = 3    # seconds consumer.py 0 2 is watched after writing its two files
 DEBUG_MIN_LINES = 50
 DEBUG_TIMEOUT = 90          # starting, joining its group and being assigned, on a busy machine
+DEBUG_GROUP_GRACE = 10      # seconds from debug.py's start that its group is looked for
 SEEK_MESSAGES = 2000        # in the topic before check 11 picks the half-way offsets
 ROUND_TIMEOUT = 120         # round 1: 30 polls of up to 1 s each, and starting the processes
 KILL_CYCLES = 4
 MIN_CONCURRENT_READS = 2000
 MIN_FILE_VERSIONS = 20
 PLOT_TIMEOUT = 90           # the assignment's plot loop sleeps 5 s (its text says 30) a redraw
+FINAL_PLOT_TIMEOUT = 60     # plot.py drawing month.svg once: importing pandas and matplotlib
+PLOT_MESSAGES = 400         # a year and more of readings: every month has one
+FINAL_CONSUMERS = (["0", "2"], ["1", "3"])
 
 RECREATE_HINT = ("producer.py must delete the temperatures topic if it exists and create it "
                  "again, so that a new run starts from an empty topic")
@@ -46,7 +61,7 @@ RECREATE_HINT = ("producer.py must delete the temperatures topic if it exists an
 
 # ---------------------------------------------------------------- the submitted folder
 
-@check(1, "files: programs and sample outputs", 5, needs_broker=False)
+@check(1, "files: programs and sample outputs", 5, needs_broker=False, versions=["draft"])
 def required_files(s):
     missing = [f"files/{name}" for name in REQUIRED_PROGRAMS + PARTITION_FILES
                if not (s.files / name).is_file()]
@@ -78,15 +93,36 @@ def required_files(s):
     return True, f"sample outputs hold {len(years)} years{where}"
 
 
+@check(1, "files: the final version's programs and month.svg", 5, needs_broker=False,
+       versions=["final"])
+def final_files(s):
+    missing = [f"files/{name}" for name in FINAL_PROGRAMS if not (s.files / name).is_file()]
+    if not list(s.files.glob("*_pb2.py")):
+        missing.append("files/report_pb2.py (report.proto built with grpc_tools.protoc)")
+    if not (s.files / FINAL_PLOT).is_file():
+        missing.append(f"files/{FINAL_PLOT} (plot.py's output, committed)")
+    if s.submission is not None and not (s.submission / "Dockerfile").is_file():
+        missing.append("Dockerfile (next to files/)")
+    require(not missing, "missing: " + ", ".join(missing))
+    try:
+        bars = svg_bars.read_bars((s.files / FINAL_PLOT).read_bytes())
+    except (OSError, svg_bars.SvgError) as err:
+        raise CheckFailed(f"files/{FINAL_PLOT} is not a bar chart: {err}") from None
+    where = "" if s.submission is not None else " (a files folder on its own: no Dockerfile " \
+                                                "looked for)"
+    return True, f"{FINAL_PLOT} holds {len(bars.heights)} bars{where}"
+
+
 PROTO_FIELDS = "import sys; sys.path.insert(0, sys.argv[1]); import {module} as m; " \
                "print(sorted((f.name, f.type) for f in m.Report.DESCRIPTOR.fields))"
 # descriptor type numbers: 9 is a string, 1 a double.
 WANTED_FIELDS = "[('date', 9), ('degrees', 1)]"
 
 
-def report_fields(folder, module):
-    done = subprocess.run([sys.executable, "-B", "-c", PROTO_FIELDS.format(module=module),
-                           str(folder)], capture_output=True, text=True, timeout=60)
+def report_fields(folder, module, python=sys.executable):
+    done = subprocess.run([str(python), "-B", "-c", PROTO_FIELDS.format(module=module),
+                           str(folder)], capture_output=True, text=True, timeout=60,
+                          cwd=tempfile.gettempdir())
     lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     return done.returncode == 0, lines[-1] if lines else ""
 
@@ -94,21 +130,22 @@ def report_fields(folder, module):
 @check(2, "report.proto: Report with date and degrees", 5, needs_broker=False)
 def proto(s):
     require((s.files / "report.proto").is_file(), "files/report.proto is missing")
+    python = s.python_for_checks()   # the course's grpcio-tools and protobuf, natively
     with tempfile.TemporaryDirectory() as out:
         compiled = subprocess.run(
-            [sys.executable, "-m", "grpc_tools.protoc", f"-I{s.files}",
+            [str(python), "-m", "grpc_tools.protoc", f"-I{s.files}",
              f"--python_out={out}", str(s.files / "report.proto")],
-            capture_output=True, text=True)
+            capture_output=True, text=True, timeout=120)
         require(compiled.returncode == 0, "report.proto does not compile: "
                 + " | ".join(compiled.stderr.strip().splitlines()[-2:]))
-        ok, fields = report_fields(out, "report_pb2")
+        ok, fields = report_fields(out, "report_pb2", python)
     require(ok, f"report.proto has no message Report ({fields})")
     require(fields == WANTED_FIELDS, "report.proto's Report must have `string date` and `double "
                                      f"degrees`; it has {fields} (name, type number)")
     generated = sorted(s.files.glob("*_pb2.py"))
     require(generated, "there is no report_pb2.py: build it from report.proto with "
                        "grpc_tools.protoc")
-    ok, found = report_fields(s.files, generated[0].stem)
+    ok, found = report_fields(s.files, generated[0].stem, python)
     if not ok and ("version" in found.lower() or "descriptors cannot" in found.lower()):
         return True, (f"{generated[0].name} was made by another protobuf version than this "
                       f"grader's ({found}); report.proto is right")
@@ -203,20 +240,20 @@ def messages(s):
         for record in records:
             where = f"partition {n} offset {record.offset}"
             try:
-                key, date, degrees = p7check.decode(record)
-            except Exception:  # noqa: BLE001  (any undecodable message is this one problem)
+                key, date, degrees = s.decode(record)
+            except ValueError:
                 problems.append(f"{where}: the value is not a Report protobuf (made with "
                                 ".SerializeToString()) with a key")
                 continue
             try:
                 month = month_of(date)
-            except ValueError:
+            except (ValueError, TypeError):
                 problems.append(f"{where}: date {date!r} is not YYYY-MM-DD")
                 continue
             if key != month:
                 problems.append(f"{where}: key {key!r} for date {date}: the key must be the "
                                 f"month's name ({month!r})")
-            if not math.isfinite(degrees):
+            if not isinstance(degrees, float) or not math.isfinite(degrees):
                 problems.append(f"{where}: degrees {degrees!r} is not a number")
             if date < previous:
                 back.append(where)  # a retried write landing late: said, not failed
@@ -271,16 +308,21 @@ DEBUG_KEYS = {"partition", "key", "date", "degrees"}
 
 @check(5, "debug.py: a dict per new message, subscribed", 10, after=[3])
 def debug(s):
+    """The text: "It could be in a consumer group named debug" (could: a group-less subscriber
+    passes too, and the report says which it was); the dicts must be right."""
     s.ensure_producer()
     s.forget_group("debug")   # no committed offsets from an earlier run
     before = s.require_end_offsets()
     program = s.programs.start("debug.py")
     groups = {}
+    started = time.monotonic()
     try:
         def printed_enough():
             if not groups:
                 groups.update({g: ns for g, ns in s.groups_consuming().items() if ns})
-            return len(printed_dicts(program.stdout)[0]) >= DEBUG_MIN_LINES and groups
+            # A group member is looked for a while longer: joining takes a rebalance.
+            return len(printed_dicts(program.stdout)[0]) >= DEBUG_MIN_LINES and (
+                groups or time.monotonic() - started > DEBUG_GROUP_GRACE)
         try:
             wait_for(printed_enough, DEBUG_TIMEOUT, "", program)
         except CheckFailed:
@@ -291,9 +333,6 @@ def debug(s):
     require(len(printed) >= DEBUG_MIN_LINES,
             f"debug.py printed {len(printed)} dicts within {DEBUG_TIMEOUT} s while the "
             f"producer ran (and {other} other lines): it must print a dict per message")
-    require(groups, "debug.py was in no consumer group with temperatures' partitions assigned: "
-                    'it must subscribe to the topic in a group (e.g. "debug") and let the '
-                    "broker assign the partitions")
 
     problems = []
     wrong_keys = [value for value in printed if set(value) != DEBUG_KEYS]
@@ -304,8 +343,8 @@ def debug(s):
     for n, records in topic.items():
         for record in records:
             try:
-                key, date, degrees = p7check.decode(record)
-            except Exception:  # noqa: BLE001  (check 4 reports undecodable messages)
+                key, date, degrees = s.decode(record)
+            except ValueError:  # check 4 reports undecodable messages
                 continue
             where.setdefault((n, key, date), []).append((record.offset, degrees))
     old = []
@@ -324,16 +363,34 @@ def debug(s):
         problems.append(f"{len(old)} printed messages were in the topic before debug.py "
                         f"started (e.g. {old[0]}): it must not seek to the beginning")
     require(not problems, first_problems(problems))
-    return True, f"{len(printed)} dicts, all of new messages (group {', '.join(groups)})"
+    group = f"in consumer group {', '.join(sorted(groups))}" if groups else \
+        "in no consumer group (a subscriber without group_id: allowed, the text says it " \
+        "could be in one)"
+    return True, f"{len(printed)} dicts, all of new messages; {group}"
 
 
 # ---------------------------------------------------------------- consumer.py
 
+REREAD_FOR = 3.0            # seconds a partition file that does not parse is read again
+
+
+def settled_json(path):
+    """A partition file as JSON. One caught half written (by a writer that is not atomic) is
+    read again for a few seconds: that fault is check 9's, never a statistics check's too."""
+    deadline = time.monotonic() + REREAD_FOR
+    while True:
+        data = read_json(path)
+        if data is not None or not path.exists() or time.monotonic() > deadline:
+            return data
+        time.sleep(0.05)
+
+
 def file_problems(s, n, start=0):
     """(offset, problems, (readings counted, readings expected)) of partition-n.json against
-    the topic's messages from offset `start` up to the file's offset, through p7check's rule."""
+    the topic's messages from offset `start` up to the file's offset, through p7check's rule.
+    Where the file's sums are those of degrees cut to whole numbers, a problem says so."""
     path = s.outputs.path(n)
-    data = read_json(path)
+    data = settled_json(path)
     if not isinstance(data, dict):
         return None, [f"{path.name} is missing or is not JSON"], None
     problems = []
@@ -352,9 +409,33 @@ def file_problems(s, n, start=0):
     except p7check.Undecided as err:
         return offset, problems + [f"{path.name}: offset {offset} is past an undecided {err}"], \
             None
-    problems += [f"{path.name}: {problem}" for problem in p7check.stats_mismatches(data,
-                                                                                   expected)]
+    mismatches = p7check.stats_mismatches(data, expected)
+    truncated = mismatches and truncation_problem(data, list(p7check.counted_readings(records,
+                                                                                      offset)))
+    if truncated:
+        mismatches = [truncated] + mismatches
+    problems += [f"{path.name}: {problem}" for problem in mismatches]
     return offset, problems, (counted(data), counted(expected))
+
+
+def sought_elsewhere(s, n, starts):
+    """The other partition whose start offset partition-n.json's statistics were counted from,
+    when one explains them exactly (every partition sought to one file's offset), else None."""
+    data = settled_json(s.outputs.path(n))
+    offset = data.get("offset") if isinstance(data, dict) else None
+    if not isinstance(offset, int):
+        return None
+    records = s.read_topic(s.require_end_offsets())[n]
+    for other, start in starts.items():
+        if other == n or start == starts[n]:
+            continue
+        try:
+            expected = p7check.expected_stats([r for r in records if r.offset >= start], offset)
+        except p7check.Undecided:
+            continue
+        if not p7check.stats_mismatches(data, expected):
+            return other
+    return None
 
 
 def files_problems(s, partitions=range(PARTITIONS), starts=None):
@@ -386,11 +467,29 @@ MISSED_HINT = ("every message up to the saved offset must be counted: seek to th
                "whose statistics the file holds.")
 
 
+def went_back_hint(s):
+    """What the concurrent reader saw of offsets going back, as a sentence ("" if nothing)."""
+    reader = s.reader
+    if reader is None or not reader.went_back:
+        return ""
+    n, (before, after) = next(iter(sorted(reader.went_back.items())))
+    return (f" partition-{n}.json's offset went back from {before} to {after}: a consumer "
+            "that starts again must resume from the offset in the file, with its statistics.")
+
+
 def require_exact(s, what, partitions=range(PARTITIONS)):
     offsets, problems, surplus = files_problems(s, partitions)
     require(not problems, f"{what}: {first_problems(problems)}."
-            + count_hint(surplus, DUPLICATE_HINT, MISSED_HINT))
+            + count_hint(surplus, DUPLICATE_HINT, MISSED_HINT) + went_back_hint(s))
     return offsets
+
+
+def drain_and_require_exact(s, what, keep_going):
+    """Pause the producer, let the consumers reach the topic's end (however slowly, while they
+    progress), and require the four files exact there. Returns the files' offsets."""
+    with s.producer_paused() as target:
+        s.wait_caught_up(target, keep_going=keep_going)
+        return require_exact(s, what)
 
 
 @check(6, "consumer.py 0 2: partitions 0 and 2, new files at offset 0", 10)
@@ -426,7 +525,7 @@ def consumer_partitions(s):
     return not problems, first_problems(problems)
 
 
-@check(7, "consumer.py: two rounds, exact statistics", 15, after=[3, 5])
+@check(7, "consumer.py: two rounds, exact statistics", 15, after=[3, 5], versions=["draft"])
 def exact_stats(s):
     s.ensure_producer()
     s.programs.kill_consumers()
@@ -448,9 +547,39 @@ def exact_stats(s):
         watch.stop()
     wait_for(lambda: all(s.outputs.path(n).exists() for n in range(PARTITIONS)),
              PROGRAM_TIMEOUT, "consumer.py to write partition-0..3.json", consumer)
-    s.wait_caught_up(s.require_end_offsets(), keep_going=lambda: require_running(consumer))
-    offsets = require_exact(s, "after round 1 and round 2")
+    offsets = drain_and_require_exact(s, "after round 1 and round 2",
+                                      keep_going=lambda: require_running(consumer))
     return True, f"round 1 then round 2, all four files exact (offsets {offsets})"
+
+
+@check(7, "consumer.py 0 2 and 1 3: exact statistics, running until killed", 15,
+       after=[3, 5], versions=["final"])
+def final_exact_stats(s):
+    s.ensure_producer()
+    s.programs.kill_consumers()
+    s.outputs.remove("partition-*.json*")
+    s.reader = ConcurrentReader(s.copy)       # check 9 judges it
+    s.reader.start()
+    consumers = [s.programs.start_consumer(*group) for group in FINAL_CONSUMERS]
+    names = " and ".join(f"`consumer.py {' '.join(group)}`" for group in FINAL_CONSUMERS)
+
+    def still_running():
+        for consumer in consumers:
+            if not consumer.running():
+                require_running(consumer)  # its last words, or the environment's fault
+        return None
+
+    wait_for(lambda: all(s.outputs.path(n).exists() for n in range(PARTITIONS)),
+             PROGRAM_TIMEOUT, "the consumers to write partition-0..3.json", *consumers)
+    try:
+        offsets = drain_and_require_exact(s, f"with {names} running", still_running)
+    except CheckFailed as err:
+        stopped = [c for c in consumers if not c.running()]
+        if stopped:
+            raise CheckFailed(f"{err} The assignment's programs run until killed: "
+                              f"`{stopped[0].describe()}` exited by itself.") from None
+        raise
+    return True, f"{names} ran until killed; all four files exact (offsets {offsets})"
 
 
 def require_consumers_running(consumers, groups, s):
@@ -463,8 +592,10 @@ def require_consumers_running(consumers, groups, s):
             consumers[i] = s.programs.start_consumer(*groups[i])
 
 
-# After 10, which plots from check 7's consumer that this check stops.
-@check(8, "kill -9 and restart stay exact", 10, after=[7, 10])
+# In the draft after 10, which plots from consumers this check stops; in the final version 10
+# writes the files itself, after 9's reader is done (so after this check).
+@check(8, "kill -9 and restart stay exact", 10, after=[7, 10], versions=["draft"])
+@check(8, "kill -9 and restart stay exact", 10, after=[7], versions=["final"])
 def crash_resume(s):
     s.ensure_producer()
     s.programs.kill_consumers()
@@ -490,11 +621,12 @@ def crash_resume(s):
                 + count_hint(surplus, DUPLICATE_HINT,
                              "a consumer can die at any moment, so each write of partition-N."
                              "json must hold the offset together with the statistics of every "
-                             "message before it (one atomic write per batch, after counting it)"))
+                             "message before it (one atomic write per batch, after counting it)")
+                + went_back_hint(s))
         consumers[victim] = s.programs.start_consumer(*groups[victim])
-    target = s.require_end_offsets()
-    s.wait_caught_up(target, keep_going=lambda: require_consumers_running(consumers, groups, s))
-    offsets = require_exact(s, f"after {KILL_CYCLES} kills and restarts")
+    offsets = drain_and_require_exact(
+        s, f"after {KILL_CYCLES} kills and restarts",
+        keep_going=lambda: require_consumers_running(consumers, groups, s))
     return True, f"{KILL_CYCLES} kills and restarts, exact at each kill and after (offsets " \
                  f"{offsets})"
 
@@ -506,9 +638,15 @@ def atomic_writes(s):
     require(reader is not None, "no consumer ran (check 7 could not start one)")
     reader.stop()
     if reader.failures:
+        if reader.renamed_unfinished:
+            advice = ("the file was replaced by a rename before it was completely written: "
+                      "os.rename the .tmp file after the `with` block that writes it (once it "
+                      "is closed), not inside it")
+        else:
+            advice = ("write the new version to partition-N.json.tmp, then os.rename it to "
+                      "partition-N.json")
         return False, (f"{reader.failure_count} of {reader.reads + reader.failure_count} "
-                       f"reads failed: {first_problems(reader.failures)}: write the new version "
-                       "to partition-N.json.tmp, then os.rename it to partition-N.json")
+                       f"reads failed: {first_problems(reader.failures)}: {advice}")
     require(reader.reads >= MIN_CONCURRENT_READS,
             f"only {reader.reads} reads could be made while the consumers ran")
     require(len(reader.versions) >= MIN_FILE_VERSIONS,
@@ -544,15 +682,15 @@ def picture(folder):
     return None, None
 
 
-# After 7: it plots what check 7's consumer keeps writing (else it starts a consumer itself).
-@check(10, "plot: yearly_trends.png drawn and redrawn", 5, after=[7])
+# After 7: it plots what check 7's consumers keep writing (else it starts consumers itself).
+@check(10, "plot: yearly_trends.png drawn and redrawn", 5, after=[7], versions=["draft"])
 def plot(s):
     name = plot_program(s.copy)
     require(name, "found no plotting program: plot.py (or one other .py file that calls "
                   "savefig)")
+    s.ensure_producer()
     if not any(consumer.running() for consumer in s.programs.consumers):
-        s.ensure_producer()
-        s.programs.start_consumer()
+        s.programs.start_consumer(*map(str, range(PARTITIONS)))
     wait_for(lambda: s.outputs.january_years() >= len(SAMPLE_YEARS), CATCH_UP_TIMEOUT,
              f"{len(SAMPLE_YEARS)} years of January in the partition files")
     s.outputs.remove("yearly_trends.png*", "yearly_trend.png*")
@@ -578,9 +716,84 @@ def plot(s):
     return True, f"{name} drew {png_name} and redrew it"
 
 
+def write_exact_files(s, ends):
+    """partition-N.json as an exact consumer would have written them at the topic's `ends`
+    (p7check's statistics); returns {month: (latest year, its avg)} of the plot's months."""
+    topic = s.read_topic(ends)
+    latest = {}
+    s.outputs.remove("partition-*.json*")
+    for n, end in ends.items():
+        stats = p7check.expected_stats(topic[n])
+        s.outputs.path(n).write_text(json.dumps({"partition": n, "offset": end, **stats}))
+        for month in PLOT_MONTHS:
+            if stats.get(month):
+                year = max(stats[month])
+                latest[month] = (year, stats[month][year]["avg"])
+    return latest
+
+
+def draw_month_svg(s, name, expected, when):
+    """Run the plot program once and require month.svg with the `expected` bars."""
+    svg = s.copy / FINAL_PLOT
+    svg.unlink(missing_ok=True)
+    program = s.programs.start(name)
+
+    def drawn():
+        if not program.running():
+            return True
+        try:
+            return svg_bars.read_bars(svg.read_bytes()) is not None
+        except (OSError, svg_bars.SvgError):
+            return False
+    try:
+        wait_for(drawn, FINAL_PLOT_TIMEOUT, f"{name} to write {FINAL_PLOT}")
+        exited = not program.running()
+    finally:
+        program.kill()
+    if not svg.exists():
+        if exited and program.returncode != 0:
+            try:
+                require_running(program)    # its last words, or the environment's fault
+            except CheckFailed as err:
+                raise type(err)(f"{when}, {err}") from None
+        raise CheckFailed(f"{when}, {name} wrote no files/{FINAL_PLOT}")
+    try:
+        bars = svg_bars.read_bars(svg.read_bytes())
+    except svg_bars.SvgError as err:
+        raise CheckFailed(f"{when}, files/{FINAL_PLOT} is not a bar chart: {err}") from None
+    wrong = svg_bars.match_values(bars, [avg for _, avg in expected.values()])
+    require(not wrong, f"{when}: {wrong}")
+    return bars
+
+
+@check(10, "plot.py: month.svg of the latest January, February and March", 5, after=[9],
+       versions=["final"])
+def final_plot(s):
+    """plot.py run once on partition files the grader writes (exact, from the topic), then again
+    with partition-3.json missing (it holds none of the three months)."""
+    name = plot_program(s.copy)
+    require(name, "found no plotting program: plot.py (or one other .py file that calls "
+                  "savefig)")
+    s.programs.kill_consumers()
+    if s.reader is not None:
+        s.reader.stop()       # the files are replaced from outside below
+    s.ensure_producer()
+    wait_for(lambda: (s.total_messages() or 0) >= PLOT_MESSAGES, CATCH_UP_TIMEOUT,
+             f"{PLOT_MESSAGES} messages in the topic (January to March at least)", s.producer)
+    with s.producer_paused() as ends:
+        expected = write_exact_files(s, ends)
+    shown = ", ".join(f"{month} {year}: {avg:.2f}" for month, (year, avg) in expected.items())
+    draw_month_svg(s, name, expected, "with all four partition files")
+    s.outputs.path(NO_PLOT_MONTHS_PARTITION).unlink()
+    draw_month_svg(s, name, expected,
+                   f"with partition-{NO_PLOT_MONTHS_PARTITION}.json missing")
+    s.outputs.remove("partition-*.json*")
+    return True, f"{name} drew the latest {shown}, also with a partition file missing"
+
+
 # ---------------------------------------------------------------- resuming from a checkpoint
 
-@check(11, "consumer.py seeks to the offset in partition-N.json", 10, after=[8, 9])
+@check(11, "consumer.py seeks to the offset in partition-N.json", 10, after=[8, 9, 10])
 def seeks(s):
     s.ensure_producer()
     s.programs.kill_consumers()
@@ -588,23 +801,28 @@ def seeks(s):
         s.reader.stop()       # the files are replaced from outside below
     wait_for(lambda: (s.total_messages() or 0) >= SEEK_MESSAGES, CATCH_UP_TIMEOUT,
              f"{SEEK_MESSAGES} messages in the topic", s.producer)
-    ends = s.require_end_offsets()
-    # Half way: a consumer that reads from 0 counts the first half, one that starts at the end
-    # misses the second; the file's form is the one the assignment has a new file start with.
-    starts = {n: end // 2 for n, end in ends.items()}
-    s.outputs.remove("partition-*.json*")
-    for n, start in starts.items():
-        s.outputs.path(n).write_text(f'{{"partition": {n}, "offset": {start}}}')
-    group = [str(n) for n in range(PARTITIONS)]
-    consumers = [s.programs.start_consumer(*group)]
-    target = s.require_end_offsets()
-    try:
-        s.wait_caught_up(target, keep_going=lambda: require_consumers_running(
-            consumers, [group], s))
-    finally:
-        s.programs.kill_consumers()
-    offsets, problems, surplus = files_problems(s, starts=starts)
-    if problems and surplus > 0 and not files_problems(s)[1]:
+    with s.producer_paused() as ends:
+        # Half way: a consumer that reads from 0 counts the first half, one that starts at the
+        # end misses the second; the file's form is the one a new file starts with.
+        starts = {n: end // 2 for n, end in ends.items()}
+        s.outputs.remove("partition-*.json*")
+        for n, start in starts.items():
+            s.outputs.path(n).write_text(f'{{"partition": {n}, "offset": {start}}}')
+        group = [str(n) for n in range(PARTITIONS)]
+        consumers = [s.programs.start_consumer(*group)]
+        try:
+            s.wait_caught_up(ends, keep_going=lambda: require_consumers_running(
+                consumers, [group], s))
+        finally:
+            s.programs.kill_consumers()
+        offsets, problems, surplus = files_problems(s, starts=starts)
+        elsewhere = {n: other for n in range(PARTITIONS) if problems
+                     for other in [sought_elsewhere(s, n, starts)] if other is not None}
+    if elsewhere:
+        n, other = next(iter(elsewhere.items()))
+        hint = (f" partition {n} was read from offset {starts[other]}, the offset in "
+                f"partition-{other}.json: seek each partition to the offset in its own file.")
+    elif problems and surplus > 0 and not files_problems(s)[1]:
         hint = (" The files hold the messages before the saved offsets too: after loading "
                 "partition-N.json, the consumer must seek to its offset.")
     elif problems and surplus < 0:
@@ -620,7 +838,8 @@ def seeks(s):
 
 # ---------------------------------------------------------------- the birthday feature
 
-@check(12, "birthday (a TODO in the draft): not graded", 0, needs_broker=False, after=[4])
+@check(12, "birthday (a TODO in the draft): not graded", 0, needs_broker=False, after=[4],
+       versions=["draft"])
 def birthday(s):
     found = []
     data = read_json(s.files / "birthday.json")

@@ -10,9 +10,10 @@ from pathlib import Path
 from tools import harness, p7check
 
 from . import checks  # noqa: F401  (registers the checks)
-from .registry import PlanError, plan
+from . import version
+from .registry import VERSIONS, PlanError, plan
 from .report import all_passed, grade, print_table, write_json
-from .session import Session
+from .session import COURSE_IMAGE, ENVIRONMENTS, Session
 
 
 def check_numbers(text):
@@ -31,10 +32,17 @@ def parse_args(argv):
     parser.add_argument("--docker", action="store_true",
                         help="build the submission's image from its Dockerfile (under a tag of "
                              "its own) and run every program in a container of it")
-    parser.add_argument("--image", metavar="IMAGE", nargs="?", const="p7",
-                        help="run the programs in a container of IMAGE (default p7, the image "
-                             "this project's Dockerfile builds) with the submission's files/ "
-                             "at /files, for a submission whose own Dockerfile cannot be built")
+    parser.add_argument("--image", metavar="IMAGE", nargs="?", const=COURSE_IMAGE,
+                        help="run the programs in a container of IMAGE with the submission's "
+                             "files/ at /files, for a submission whose own Dockerfile cannot be "
+                             "built; without IMAGE, the course's environment: this project's "
+                             "Dockerfile built once with the course image's packages "
+                             "(p7 names this project's own image)")
+    parser.add_argument("--env", choices=ENVIRONMENTS, default=None,
+                        help="natively, the packages the programs run with: the course "
+                             "image's (grader/course.lock, a venv built once; the default) or "
+                             "this project's (requirements.txt; the default for this project's "
+                             "own files/)")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--files", metavar="DIR", default=str(harness.FILES),
                         help="the files folder to grade (default: files/ next to autograde.py); "
@@ -42,12 +50,21 @@ def parse_args(argv):
     parser.add_argument("--batch", metavar="DIR",
                         help="grade every submission in DIR (a folder holding files/, or a "
                              "files folder itself), one after another; results in "
-                             "DIR/autograde-results/")
+                             "DIR/autograde-results/. Ctrl-C or SIGTERM stops it cleanly: the "
+                             "table of what was graded, the rest listed as not graded, exit "
+                             "code 130 or 143")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                         help="with --batch: stop grading one submission after this long and "
                              "grade it as far as it got (default 900)")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary grading folder (copies and program logs)")
+                        help="keep the temporary grading folder (copies and program logs); "
+                             "with --batch, each submission's as "
+                             "DIR/autograde-results/NAME-logs/")
+    parser.add_argument("--version", choices=(version.AUTO, *VERSIONS), default=version.AUTO,
+                        help="which version of the assignment to grade: the draft "
+                             "(shared/assignment.md) or the course's final version "
+                             "(shared/assignment-final.md); auto (the default) tells them apart "
+                             "by the submission's files and says why")
     parser.add_argument("--only", metavar="N[,N...]", type=check_numbers,
                         help="run only these checks and the checks they need (e.g. --only 9 "
                              "runs 7 and 9)")
@@ -60,17 +77,25 @@ def raise_system_exit(signum, frame):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        checks_to_run = plan(args.only)
-    except PlanError as err:
-        print(f"autograde.py: {err}.", file=sys.stderr)
+    # --only must make sense in the version asked for (with auto: in one of them).
+    candidates = VERSIONS if args.version == version.AUTO else [args.version]
+    plans, refusals = {}, []
+    for candidate in candidates:
+        try:
+            plans[candidate] = plan(args.only, version=candidate)
+        except PlanError as err:
+            refusals.append(err)
+    if not plans:
+        print(f"autograde.py: {refusals[0]}.", file=sys.stderr)
         return 2
+    checks_to_run = plans[candidates[-1]] if candidates[-1] in plans else next(iter(
+        plans.values()))
     docker = args.docker or args.image is not None
     if docker and not harness.engine_answers():
         print("autograde.py: no Docker engine answers (`docker info` fails): start Docker, or "
               "grade natively without --docker and --image.", file=sys.stderr)
         return 2
-    if args.image is not None:
+    if args.image not in (None, COURSE_IMAGE):
         try:
             harness.docker("image", "inspect", args.image)
         except harness.DockerError:
@@ -90,12 +115,32 @@ def main(argv=None):
               "--files.", file=sys.stderr)
         return 2
 
+    if args.version == version.AUTO:
+        graded, why = version.detect(files)
+        why = f"told apart by {why}"
+    else:
+        graded, why = args.version, "asked for with --version"
+    if graded not in plans:
+        print(f"autograde.py: the submission is graded as the {graded} version ({why}), which "
+              f"has no such check: {refusals[0]}; pass --version.", file=sys.stderr)
+        return 2
+    checks_to_run = plans[graded]
+
     signal.signal(signal.SIGTERM, raise_system_exit)  # a stopped grader still cleans up
     started = time.monotonic()
-    session = Session(files, docker=args.docker, image=args.image, keep=args.keep)
-    where = f"docker, image {args.image}" if args.image else "docker" if args.docker \
-        else f"native, Kafka at {p7check.bootstrap()}"
+    # This project's own files/ are written for its own pins (the p7 image's), a student's for
+    # the course image's.
+    environment = args.env or ("project" if files == harness.FILES.resolve() else "course")
+    image = args.image
+    if image == COURSE_IMAGE and environment == "project":
+        image = "p7"
+    session = Session(files, docker=args.docker, image=image, keep=args.keep,
+                      version=graded, environment=environment)
+    where = f"docker, image {image}" if image else "docker" if args.docker \
+        else f"native, Kafka at {p7check.bootstrap()}, {environment} packages"
     print(f"grading {files} ({where})", flush=True)
+    print(f"version: the {graded} version of P7 ({why})", flush=True)
+    session.version_reason = why
     json_path = Path(args.json) if args.json else None
     try:
         results = grade(session, checks_to_run, json_path)
@@ -105,7 +150,7 @@ def main(argv=None):
     finally:
         session.cleanup()
     print_table(results, time.monotonic() - started, partial=bool(args.only),
-                notes=session.notes)
+                notes=session.notes, summary=session.summary())
     if json_path:
-        write_json(results, json_path, session.notes)
+        write_json(results, json_path, session.notes, session.summary())
     return 0 if all_passed(results) else 1

@@ -2,6 +2,7 @@
 tools/partition_files.py): the PNG, the grading folder's files, and the programs' sources."""
 
 import ast
+import math
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHOWN_PROBLEMS = 3
@@ -102,3 +103,31 @@ def counted(data):
             if isinstance(stats, dict) and isinstance(stats.get("count"), int):
                 total += stats["count"]
     return total
+
+
+def truncation_problem(data, readings):
+    """A sentence when every sum in a partition file that differs from the oracle's is the sum
+    of the same readings' degrees cut to whole numbers (int()), else None. `readings`: the
+    (month, date, degrees) the oracle counted for the file's offset."""
+    exact, cut = {}, {}
+    for month, date, degrees in readings:
+        key = (month, date[:4])
+        exact[key] = exact.get(key, 0.0) + degrees
+        cut[key] = cut.get(key, 0) + math.trunc(degrees)
+    differing = 0
+    for (month, year), total in exact.items():
+        stats = data.get(month, {}).get(year) if isinstance(data.get(month), dict) else None
+        found = stats.get("sum") if isinstance(stats, dict) else None
+        if not isinstance(found, (int, float)) or _close(found, total):
+            continue
+        if not _close(found, cut[(month, year)]):
+            return None
+        differing += 1
+    if not differing:
+        return None
+    return (f"{differing} sums are the sums of the degrees cut to whole numbers (int()): add "
+            "each reading's degrees as they are, a float")
+
+
+def _close(found, wanted):
+    return abs(found - wanted) <= 1e-6 * max(1.0, abs(wanted))

@@ -3,7 +3,12 @@ or `docker exec` in the container, through tools/harness.py either way.
 
 The assignment's programs run forever, until killed: the grader never asks one to stop by
 itself and judges no exit code on a signal; it kills what it started (the whole process group,
-so consumer.py's workers go too)."""
+so consumer.py's workers go too).
+
+Each program starts as `docker exec` starts it in the course's container: with the folder that
+holds files/ as its working directory (`/` there), so `files/partition-0.json`,
+`./files/partition-0.json` and `/files/partition-0.json` all name the grading copy; natively
+with the course image's packages (grader/course_env.py), not the grader's."""
 
 import os
 import subprocess
@@ -14,7 +19,8 @@ from pathlib import Path
 
 from tools import harness, p7check
 
-from .registry import CheckFailed
+from .course_env import environment_problem
+from .registry import CheckFailed, EnvironmentProblem
 from .submission import delay_environment
 
 WATCH_INTERVAL = 0.02       # how often the worker watch looks at consumer.py's processes
@@ -27,6 +33,7 @@ class Programs:
         self.folder = folder
         self.logs = logs
         self.container = None       # set once the container runs (--docker, --image)
+        self.python = sys.executable  # natively: the course environment's (Session sets it)
         self.started = []
         self.consumers = []         # the consumer.py processes that later checks kill
 
@@ -37,7 +44,7 @@ class Programs:
             env = dict(os.environ, KAFKA_BOOTSTRAP=p7check.bootstrap(), PYTHONUNBUFFERED="1",
                        **delay_environment())
             program = harness.Program(self.folder / name, args, self.logs, env=env,
-                                      cwd=self.folder)
+                                      cwd=self.folder.parent, python=self.python)
         self.started.append(program)
         return program
 
@@ -63,9 +70,14 @@ class Programs:
 
 
 def require_running(*programs):
-    """CheckFailed naming the program and its last words when one has exited."""
+    """CheckFailed naming the program and its last words when one has exited;
+    EnvironmentProblem when what killed it is a package the course's image has."""
     for program in programs:
         if not program.running():
+            found = environment_problem(program.stderr)
+            if found:
+                raise EnvironmentProblem(f"`{program.describe()}` exited with "
+                                         f"{program.returncode}: {found}")
             raise CheckFailed(f"`{program.describe()}` exited with {program.returncode}: "
                               f"{program.tail()}")
 

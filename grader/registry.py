@@ -8,15 +8,27 @@ A check says what it depends on in two ways:
   9's reader watches). Neither is pulled in by `--only`.
 The run order is the dependency order, lower numbers first where the dependencies leave a
 choice.
+
+The assignment has two versions (grader/CONTRACT.md has a column for each): the draft this
+project implements (`shared/assignment.md`) and the course's final version
+(`shared/assignment-final.md`), which its students submitted. A check is registered for the
+versions it applies to; a number may have a different check in each (7 and 10 do).
 """
 
 from dataclasses import dataclass
 
 SKIPPED = None              # the `passed` value of a check that does not apply
+VERSIONS = ("draft", "final")
 
 
 class CheckFailed(Exception):
     """Raised inside a check: the check fails with this sentence as its reason."""
+
+
+class EnvironmentProblem(CheckFailed):
+    """A program died of something the course's image would have given it (a package it has):
+    the grader's environment failed, not the student. The check is reported as ENVIRONMENT and
+    counts neither for nor against the submission."""
 
 
 class PlanError(Exception):
@@ -38,31 +50,32 @@ class Check:
         return f"{self.number}. {self.name}"
 
 
-CHECKS = {}
+CHECKS = {version: {} for version in VERSIONS}   # {version: {number: Check}}
 
 
-def check(number, name, points, needs_broker=True, needs=(), after=()):
-    """Register the decorated function as check `number`."""
+def check(number, name, points, needs_broker=True, needs=(), after=(), versions=VERSIONS):
+    """Register the decorated function as check `number` of each of `versions`."""
     def register(function):
-        if number in CHECKS:
-            raise ValueError(f"check {number} is registered twice")
-        CHECKS[number] = Check(number, name, points, function, needs_broker, tuple(needs),
-                               tuple(after))
+        for version in versions:
+            if number in CHECKS[version]:
+                raise ValueError(f"check {number} of the {version} version is registered twice")
+            CHECKS[version][number] = Check(number, name, points, function, needs_broker,
+                                            tuple(needs), tuple(after))
         return function
     return register
 
 
-def plan(only=None, checks=None):
-    """The checks to run, in order: all of them, or those numbered in `only` together with
-    what they need."""
-    checks = CHECKS if checks is None else checks
+def plan(only=None, checks=None, version="draft"):
+    """The checks of `version` to run, in order: all of them, or those numbered in `only`
+    together with what they need."""
+    checks = CHECKS[version] if checks is None else checks
     wanted = set(checks) if not only else set()
     pending = list(only or ())
     while pending:
         number = pending.pop()
         if number not in checks:
-            raise PlanError(f"there is no check {number} (the checks are numbered "
-                            f"1 to {max(checks)})")
+            raise PlanError(f"there is no check {number} in the {version} version (its "
+                            f"checks are {', '.join(map(str, sorted(checks)))})")
         if number not in wanted:
             wanted.add(number)
             pending.extend(checks[number].needs)

@@ -9,7 +9,9 @@ import time
 
 from tools.harness import DockerError, ProgramTimeout
 
-from .registry import SKIPPED, CheckFailed
+from .registry import SKIPPED, CheckFailed, EnvironmentProblem
+
+ENVIRONMENT = "environment"     # the `passed` value of a check the grader's environment failed
 
 
 def run_check(session, check):
@@ -21,6 +23,8 @@ def run_check(session, check):
     else:
         try:
             passed, reason = check.run(session)
+        except EnvironmentProblem as err:
+            passed, reason = ENVIRONMENT, str(err)
         except (CheckFailed, AssertionError, ProgramTimeout) as err:  # and wait_until's deadlines
             passed, reason = False, str(err)
         except Exception as err:  # noqa: BLE001  (a crashing check fails alone)
@@ -30,11 +34,14 @@ def run_check(session, check):
             session.require_container_running()
         except DockerError as err:  # the likely reason: say it with the container's log
             reason = f"{reason}; {err}"
-    status = "SKIPPED" if passed is SKIPPED else "PASS" if passed else "FAIL"
+    status = "SKIPPED" if passed is SKIPPED else "ENVIRONMENT" if passed == ENVIRONMENT \
+        else "PASS" if passed else "FAIL"
     print(f"{status} ({time.monotonic() - started:.1f} s)", flush=True)
+    # Neither a check that does not apply nor one the environment failed counts in the total.
+    counts = status in ("PASS", "FAIL")
     return {"number": check.number, "check": check.title, "status": status,
-            "passed": passed, "points": check.points if passed else 0,
-            "max_points": 0 if passed is SKIPPED else check.points, "reason": reason}
+            "passed": passed is True, "points": check.points if passed is True else 0,
+            "max_points": check.points if counts else 0, "reason": reason}
 
 
 def grade(session, checks, json_path=None):
@@ -47,21 +54,24 @@ def grade(session, checks, json_path=None):
             session.setup()
         results.append(run_check(session, check))
         if json_path is not None:
-            write_json(sorted(results, key=lambda r: r["number"]), json_path, session.notes)
+            write_json(sorted(results, key=lambda r: r["number"]), json_path, session.notes,
+                       session.summary())
     return sorted(results, key=lambda result: result["number"])
 
 
-def print_table(results, elapsed, partial=False, notes=()):
+def print_table(results, elapsed, partial=False, notes=(), summary=None):
     print()
-    print(f"{'#':>2}  {'check':<58} {'result':<8} {'points':>7}")
+    print(f"{'#':>2}  {'check':<66} {'result':<11} {'points':>7}")
     for result in results:
-        print(f"{result['number']:>2}  {result['check'][len(str(result['number'])) + 2:]:<58} "
-              f"{result['status']:<8} {result['points']:>3}/{result['max_points']:<3}")
+        print(f"{result['number']:>2}  {result['check'][len(str(result['number'])) + 2:]:<66} "
+              f"{result['status']:<11} {result['points']:>3}/{result['max_points']:<3}")
         if result["status"] != "PASS" and result["reason"]:
             for line in textwrap.wrap(result["reason"], 88):
                 print(f"      {line}")
     for note in notes:
         print(textwrap.fill(f"note: {note}", 92, subsequent_indent="      "))
+    for name, text in (summary or {}).get("lines", {}).items():
+        print(textwrap.fill(f"{name}: {text}", 92, subsequent_indent="      "))
     score, total = totals(results)
     failed = [r["number"] for r in results if r["status"] == "FAIL"]
     verdict = "all checks pass" if not failed else f"failed: {', '.join(map(str, failed))}"
@@ -81,16 +91,19 @@ def outcome(result):
     return f"{result['status']} (0/{result['max_points']}): {result['reason']}"
 
 
-def course_json(results, notes=()):
+def course_json(results, notes=(), summary=None):
+    """The course grader's shape, then what this grader adds: the version graded and why, the
+    consumers' measured throughput, the notes and each check's details."""
     score, total = totals(results)
+    found = {key: value for key, value in (summary or {}).items() if key != "lines"}
     return {"score": score, "full_score": total,
             "tests": {result["check"]: outcome(result) for result in results},
-            "notes": list(notes), "checks": results}
+            **found, "notes": list(notes), "checks": results}
 
 
-def write_json(results, path, notes=()):
+def write_json(results, path, notes=(), summary=None):
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(course_json(results, notes), indent=2) + "\n")
+    temporary.write_text(json.dumps(course_json(results, notes, summary), indent=2) + "\n")
     temporary.replace(path)
 
 

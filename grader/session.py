@@ -4,8 +4,10 @@ a given one), the programs it started, and what the topic holds. cleanup() undoe
 whatever happened before."""
 
 import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,8 @@ from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
 from tools import harness, p7check
+
+from . import course_env
 from tools.harness import DockerError
 from tools.p7check import TOPIC
 from tools.partition_files import PartitionFiles
@@ -26,19 +30,39 @@ from .registry import CheckFailed, require
 from .submission import OUTPUT_PATTERNS, prepare  # noqa: F401  (OUTPUT_PATTERNS: dockertests)
 
 TOPIC_TIMEOUT = 60
-CATCH_UP_TIMEOUT = 90
+CATCH_UP_TIMEOUT = 90       # for a wait that sees no progress at all
+# Waiting for the consumers to reach the topic's end ends on the outcome: it goes on while any
+# file's offset advances, and fails only after this long without progress (or at the cap).
+STALL_TIMEOUT = 60
+CATCH_UP_CAP = 900
+QUIET_TOPIC = 1.0           # seconds without a new message: a paused producer's last write landed
+# Each version's pace of weather.py, a day per this many seconds: what consumers must keep up
+# with (messages a second, with 5% duplicates).
+ASSIGNMENT_PACE = {"draft": 0.5, "final": 0.1}
+MIN_BACKLOG = 500           # messages behind before a catch-up's rate says anything
 ADMIN_TIMEOUT = 120
 FIRST_MESSAGES = 100    # what a (re)started producer must send before a check goes on
 
 # The grader's own image tag and container name, never the user's `p7`: grading must not
 # touch what the user runs. The broker port is a free one for the same reason.
 DOCKER_NAME_PREFIX = "p7-autograde"
+# --image without a name: this project's image with the course's packages, built once.
+COURSE_IMAGE = "course"
+# What students' programs run with natively: the course image's packages, or this project's.
+ENVIRONMENTS = ("course", "project")
 DOCKER_RUN_ATTEMPTS = 3     # a free port can be taken between choosing and publishing it
 
 
 class Session:
-    def __init__(self, files, docker=False, image=None, keep=False):
+    def __init__(self, files, docker=False, image=None, keep=False, version="draft",
+                 environment="course"):
         self.files = files
+        self.environment = environment
+        self.version = version
+        self.version_reason = ""
+        self.throughput = None      # (messages, seconds) of the first long catch-up
+        self._python = None         # the course environment's interpreter (natively)
+        self._report_numbers = None
         # The assignment's layout: the repository holds the Dockerfile and files/. A folder of
         # another name is graded as files/ on its own.
         self.submission = files.parent if files.name == "files" else None
@@ -89,10 +113,47 @@ class Session:
             print(f"note: {text}", flush=True)
         self.notes.extend(notes)
 
+    def python(self):
+        """The interpreter students' programs run with natively: a venv of the course image's
+        packages (grader/course_env.py), built once; or this project's own."""
+        if self._python is None and self.environment == "project":
+            self._python = sys.executable
+        if self._python is None:
+            python, notes = course_env.course_python(
+                progress=lambda text: print(text, file=sys.stderr, flush=True))
+            self.note(notes)
+            self._python = python
+        return self._python
+
+    def summary(self):
+        """What the report says besides the checks: the version graded and why, the packages
+        the programs ran with, the consumers' throughput."""
+        lines = {"version": f"the {self.version} version of P7 ({self.version_reason})"}
+        found = {"version": self.version, "version_reason": self.version_reason,
+                 "environment": self.environment}
+        if not self.docker:
+            lines["environment"] = ("the course image's packages (grader/course.lock)"
+                                    if self.environment == "course" else
+                                    "this project's packages (requirements.txt)")
+        if self.throughput is not None:
+            messages, seconds = self.throughput
+            rate = messages / seconds if seconds else float("inf")
+            pace = 1.05 / ASSIGNMENT_PACE[self.version]
+            keeps_up = "keeps up with" if rate >= pace else "falls behind"
+            lines["throughput"] = (f"the consumers counted {rate:.0f} messages a second while "
+                                   f"catching up ({messages} messages in {seconds:.1f} s): "
+                                   f"that {keeps_up} the assignment's pace of {pace:.1f} a "
+                                   "second (never graded)")
+            found["throughput"] = {"messages_per_second": round(rate, 1),
+                                   "assignment_pace": round(pace, 2), "keeps_up": rate >= pace}
+        return {**found, "lines": lines}
+
     def start_native_broker(self):
         bootstrap = p7check.bootstrap()
         host, _, port = bootstrap.split(",")[0].rpartition(":")
-        self.note(prepare(self.files, self.copy, folder=self.copy, broker_port=int(port)))
+        self.programs.python = self.python()
+        self.note(prepare(self.files, self.copy, folder=self.copy, broker_port=int(port),
+                          python=self.programs.python, pace=ASSIGNMENT_PACE[self.version]))
         if host not in ("localhost", "127.0.0.1"):
             return  # somebody else's broker: use it as it is
         print(f"broker: the launcher's broker on {bootstrap}", flush=True)
@@ -100,7 +161,12 @@ class Session:
 
     def start_container(self):
         suffix = os.environ.get("P7_AUTOGRADE_RUN_ID") or harness.unique_suffix()
-        if self.given_image:
+        if self.given_image == COURSE_IMAGE:
+            image = course_env.course_image(
+                progress=lambda text: print(text, file=sys.stderr, flush=True))
+            print(f"docker: the course's environment, image {image}, with the submission's "
+                  "files/ at /files", flush=True)
+        elif self.given_image:
             image = self.given_image
             harness.docker("image", "inspect", image)  # a missing image: one clear error
             print(f"docker: the image {image} with the submission's files/ at /files",
@@ -113,7 +179,8 @@ class Session:
             harness.build_image(self.submission, image)
         for attempt in range(1, DOCKER_RUN_ATTEMPTS + 1):
             port = harness.free_port()
-            notes = prepare(self.files, self.copy, folder=None, broker_port=port)
+            notes = prepare(self.files, self.copy, folder=None, broker_port=port,
+                            pace=ASSIGNMENT_PACE[self.version])
             container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-{attempt}",
                                           image, self.copy, broker_port=port, host_port=port)
             try:
@@ -193,18 +260,93 @@ class Session:
             self.producer_error = str(err)
             raise
 
+    @contextlib.contextmanager
+    def producer_paused(self):
+        """The session's producer stopped (SIGSTOP) for the block, so that the topic's end
+        stays put while the consumers drain it; yields those end offsets. It goes on (SIGCONT)
+        afterwards, whatever happened."""
+        self.ensure_producer()
+        self.producer.signal(signal.SIGSTOP)
+        try:
+            yield self.settled_end_offsets()
+        finally:
+            if self.producer.running():
+                self.producer.signal(signal.SIGCONT)
+
+    def settled_end_offsets(self):
+        """The topic's end offsets once no message has landed for QUIET_TOPIC seconds (a paused
+        producer's requests in flight land first)."""
+        last, since = None, time.monotonic()
+        deadline = since + TOPIC_TIMEOUT
+        while True:
+            now = self.require_end_offsets()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= QUIET_TOPIC:
+                return now
+            if time.monotonic() > deadline:
+                return now
+            time.sleep(0.1)
+
     def wait_caught_up(self, target, keep_going=lambda: None):
         """Until the partition files reach the offsets `target`; keep_going() runs at each look
-        (it raises CheckFailed when a consumer died)."""
-        def caught_up():
+        (it raises CheckFailed when a consumer died). It waits while any file's offset
+        advances, and fails after STALL_TIMEOUT without progress (or at CATCH_UP_CAP). The
+        first catch-up of a long backlog gives the consumers' throughput (starting up
+        included: the consumers start just before)."""
+        started = time.monotonic()
+        best = self.read_offsets()
+        behind = self.backlog(target, best)
+        progress_at = started
+        while True:
             keep_going()
-            return self.outputs.caught_up(target)
-        try:
-            p7check.wait_until(caught_up, CATCH_UP_TIMEOUT, "the consumers to catch up")
-        except AssertionError:
-            raise CheckFailed(f"the partition files did not reach the topic's offsets {target} "
-                              f"within {CATCH_UP_TIMEOUT} s (they say {self.outputs.offsets()})") \
-                from None
+            if self.outputs.caught_up(target):
+                break
+            now = self.read_offsets()
+            advanced = [n for n in now if now[n] > best[n]]
+            if advanced:
+                best = {n: max(now[n], best[n]) for n in now}
+                progress_at = time.monotonic()
+            stalled = time.monotonic() - progress_at > STALL_TIMEOUT
+            if stalled or time.monotonic() - started > CATCH_UP_CAP:
+                lagging = "; ".join(
+                    f"partition-{n}.json says {now[n] if now[n] >= 0 else 'nothing'} of {want}"
+                    for n, want in target.items() if now[n] < want)
+                why = f"no file's offset advanced for {STALL_TIMEOUT} s" if stalled else \
+                    f"still behind after {CATCH_UP_CAP} s"
+                raise CheckFailed(f"the partition files did not reach the topic's end offsets "
+                                  f"{target}: {why} ({lagging})")
+            time.sleep(0.1)
+        if self.throughput is None and behind >= MIN_BACKLOG:
+            self.throughput = (behind, time.monotonic() - started)
+
+    def read_offsets(self):
+        """{partition: the offset its file says, -1 without a readable one}."""
+        return {n: offset if isinstance(offset, int) and not isinstance(offset, bool) else -1
+                for n, offset in self.outputs.offsets().items()}
+
+    @staticmethod
+    def backlog(target, offsets):
+        """Messages between the files' `offsets` and `target`."""
+        return sum(max(0, end - max(offsets[n], 0)) for n, end in target.items())
+
+    # ---------------------------------------------------------- the submission's Report
+
+    def report_numbers(self):
+        """{"date": field number, "degrees": field number} of the submission's own Report, read
+        by name from its report_pb2 (in the course environment, in a process of its own); None
+        when that cannot be loaded (p7check then tells the fields apart by their wire types)."""
+        if self._report_numbers is None:
+            self._report_numbers = report_field_numbers(self.files, self.python_for_checks())
+        return self._report_numbers or None
+
+    def python_for_checks(self):
+        """The interpreter for the grader's small scripts over the submission's code."""
+        return self.python() if not self.docker else sys.executable
+
+    def decode(self, record):
+        """(key, date, degrees) of a record, through the submission's own field numbers."""
+        return p7check.decode(record, numbers=self.report_numbers())
 
     # ---------------------------------------------------------- the topic
 
@@ -292,3 +434,27 @@ class Session:
             self.admin.delete_groups([group])
         except (KafkaError, KeyError, TypeError):
             pass
+
+
+FIELD_NUMBERS = ("import json, sys; sys.path.insert(0, sys.argv[1]); import {module} as m; "
+                 "fields = m.Report.DESCRIPTOR.fields_by_name; "
+                 "print(json.dumps({{name: fields[name].number for name in ('date', "
+                 "'degrees')}}))")
+
+
+def report_field_numbers(files, python):
+    """The field numbers of date and degrees in the first *_pb2.py of `files`; {} when it does
+    not load."""
+    generated = sorted(files.glob("*_pb2.py"))
+    if not generated:
+        return {}
+    try:
+        done = subprocess.run([str(python), "-B", "-c", FIELD_NUMBERS.format(
+            module=generated[0].stem), str(files)], capture_output=True, text=True, timeout=60,
+            cwd=tempfile.gettempdir())
+        numbers = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError):
+        return {}
+    ok = isinstance(numbers, dict) and all(isinstance(numbers.get(name), int)
+                                           for name in ("date", "degrees"))
+    return numbers if ok else {}

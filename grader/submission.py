@@ -46,16 +46,16 @@ OUTPUT_PATTERNS = ("partition-*.json*", "birthday.json*", "yearly_trends.png*",
 FILES_LITERAL = re.compile(r"""(?P<quote>['"])/files(?=[/'"])""")
 DEFAULT_BROKER = re.compile(r"\b(localhost|127\.0\.0\.1):9092\b")
 
-PROBE = f"""
+PROBE = """
 import sys, time
 sys.path.insert(0, ".")
 import weather
-readings = weather.get_next_weather(delay_sec={ASSIGNMENT_DELAY_SEC})
+readings = weather.get_next_weather(delay_sec={pace})
 next(readings)
 started = time.monotonic()
-for _ in range({PROBE_READINGS}):
+for _ in range({readings}):
     next(readings)
-print((time.monotonic() - started) / {PROBE_READINGS})
+print((time.monotonic() - started) / {readings})
 """
 
 
@@ -101,12 +101,13 @@ def rewrite_sources(copy, folder=None, broker_port=None):
     return notes
 
 
-def weather_pace(copy, python=sys.executable):
-    """Seconds per reading of the copy's weather.py at delay_sec=0.5 with the grader's pace
-    asked for; None when it cannot be run, with the reason."""
+def weather_pace(copy, python=sys.executable, pace=ASSIGNMENT_DELAY_SEC):
+    """Seconds per reading of the copy's weather.py at delay_sec=`pace` (the assignment's) with
+    the grader's pace asked for; None when it cannot be run, with the reason."""
     env = dict(os.environ, **delay_environment())
+    probe = PROBE.format(pace=pace, readings=PROBE_READINGS)
     try:
-        done = subprocess.run([python, "-B", "-c", PROBE], cwd=copy, env=env,
+        done = subprocess.run([str(python), "-B", "-c", probe], cwd=copy, env=env,
                               capture_output=True, text=True, timeout=PROBE_TIMEOUT)
     except subprocess.TimeoutExpired:
         return None, f"{PROBE_READINGS} readings took longer than {PROBE_TIMEOUT} s"
@@ -119,7 +120,7 @@ def weather_pace(copy, python=sys.executable):
         return None, f"it printed {done.stdout.strip()[:80]!r}"
 
 
-def settle_weather(copy):
+def settle_weather(copy, python=sys.executable, assignment_pace=ASSIGNMENT_DELAY_SEC):
     """Keep the copy's weather.py when it honours the grader's pace, else put the pristine one
     in its place. Returns the notes for the report."""
     weather = copy / "weather.py"
@@ -127,7 +128,7 @@ def settle_weather(copy):
         shutil.copy(PRISTINE_WEATHER, weather)
         return ["there is no files/weather.py: graded with the grader's own (the provided "
                 "file's get_next_weather(delay_sec=...))"]
-    pace, why = weather_pace(copy)
+    pace, why = weather_pace(copy, python, assignment_pace)
     if pace is not None and pace < SLOW_READING_SEC:
         return []
     shutil.copy(PRISTINE_WEATHER, weather)
@@ -135,13 +136,14 @@ def settle_weather(copy):
         found = f"could not be run ({why})"
     else:
         found = (f"honours neither {' nor '.join(DELAY_VARIABLES)} (a reading every "
-                 f"{pace:.2f} s at delay_sec={ASSIGNMENT_DELAY_SEC})")
+                 f"{pace:.2f} s at delay_sec={assignment_pace})")
     return [f"files/weather.py {found}: graded with the grader's pristine weather.py, the same "
             "get_next_weather(delay_sec=...) at the grader's pace"]
 
 
-def prepare(files, copy, folder=None, broker_port=None):
-    """The grading copy: sources copied, rewritten as said above, weather.py settled.
-    Returns the notes for the report."""
+def prepare(files, copy, folder=None, broker_port=None, python=sys.executable,
+            pace=ASSIGNMENT_DELAY_SEC):
+    """The grading copy: sources copied, rewritten as said above, weather.py settled (probed
+    with `python` at the version's `pace`). Returns the notes for the report."""
     copy_sources(files, copy)
-    return settle_weather(copy) + rewrite_sources(copy, folder, broker_port)
+    return settle_weather(copy, python, pace) + rewrite_sources(copy, folder, broker_port)

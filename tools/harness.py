@@ -88,11 +88,13 @@ def wait_until(condition, timeout, what, interval=0.1):
 class Program:
     """A python script running as a real process, its output captured in log files.
 
-    log_name: the log files' stem (default: unique per start, so restarts keep their logs)."""
+    log_name: the log files' stem (default: unique per start, so restarts keep their logs).
+    python: the interpreter that runs the script (default: this one, sys.executable)."""
 
-    def __init__(self, script, args=(), log_dir=".", env=None, cwd=None, log_name=None):
+    def __init__(self, script, args=(), log_dir=".", env=None, cwd=None, log_name=None,
+                 python=None):
         self._name_logs(Path(script).name, args, log_dir, log_name)
-        self._launch([sys.executable, str(script), *self.args], env=env, cwd=cwd)
+        self._launch([str(python or sys.executable), str(script), *self.args], env=env, cwd=cwd)
 
     def _name_logs(self, name, args, log_dir, log_name=None):
         self.name = name
@@ -575,12 +577,16 @@ def engine_answers():
     return True
 
 
-def build_image(context, tag):
-    """`docker build CONTEXT -t TAG`; a failed build raises DockerError naming the failing step
-    and its error lines. --force-rm: a failed step leaves no stopped container behind."""
+def build_image(context, tag, build_args=None):
+    """`docker build CONTEXT -t TAG`, with `--build-arg NAME=VALUE` for each of build_args (a
+    dict); a failed build raises DockerError naming the failing step and its error lines.
+    --force-rm: a failed step leaves no stopped container behind."""
+    arg_options = [option for name, value in (build_args or {}).items()
+                   for option in ("--build-arg", f"{name}={value}")]
     try:
-        done = subprocess.run(["docker", "build", "--force-rm", "-t", tag, str(context)],
-                              capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        done = subprocess.run(["docker", "build", "--force-rm", *arg_options, "-t", tag,
+                               str(context)], capture_output=True, text=True,
+                              timeout=BUILD_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise DockerError(f"docker build did not finish within {BUILD_TIMEOUT} s") from None
     if done.returncode != 0:

@@ -106,45 +106,143 @@ def read_partition(partition, stop_offset, timeout=60, start=0):
     return records
 
 
-def decode(record):
-    """(key, date, degrees) of a record, parsing the protobuf wire format by hand so that the
-    check does not even share the generated report_pb2 module."""
-    fields = {}
-    data = record.value
+_DOUBLE = struct.Struct("<d")
+_WIRE_NAMES = {0: "varint", 1: "64-bit", 2: "length-delimited", 5: "32-bit"}
+
+
+def decode(record, numbers=None):
+    """(key, date, degrees) of a record: its key as text, and the `Report` protobuf of its
+    value, parsed from the wire format by hand so that the check does not even share the
+    generated report_pb2 module.
+
+    The fields are told apart by their wire type, not their numbers: the length-delimited one
+    (wire type 2) is the date, the 64-bit one (wire type 1, a double) the degrees, so a
+    report.proto saying `double degrees = 1; string date = 2;` decodes as the assignment's
+    `string date = 1; double degrees = 2;` does. A field of any other wire type, or two
+    length-delimited (or two 64-bit) fields of different numbers, make it no such Report. With
+    `numbers`, a dict like {"date": 2, "degrees": 1} (as the submission's own report_pb2 numbers
+    them; other keys are ignored), the fields are read by those numbers instead, each of its own
+    wire type, and well-formed fields of other numbers are skipped.
+
+    An absent field reads as proto3's default, "" or 0.0 (proto3 leaves default values out of
+    the wire); of a field written twice, the last value counts, as in protobuf's own parsers.
+    ValueError, and no other exception, for anything undecodable: a null value, a missing key or
+    one that is not UTF-8, a truncated varint or field, a wire type or field number that cannot
+    be, a date that is not UTF-8, or `numbers` without the two field numbers."""
+    by_type = numbers is None
+    want_date, want_degrees = (None, None) if by_type else _field_numbers(numbers)
+    key, data = record.key, record.value
+    if key is None:
+        raise ValueError("the record has no key")
     if data is None:
         raise ValueError("the value is null")
-    i = 0
-    while i < len(data):
-        tag, i = _varint(data, i)
-        number, wire_type = tag >> 3, tag & 7
-        if wire_type == 2:
-            length, i = _varint(data, i)
-            fields[number] = data[i:i + length].decode("utf-8")
-            i += length
-        elif wire_type == 1:
-            fields[number] = struct.unpack("<d", data[i:i + 8])[0]
-            i += 8
+    if not isinstance(key, (bytes, bytearray)) or not isinstance(data, (bytes, bytearray)):
+        raise ValueError("the key and the value must be bytes")
+    try:
+        key = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the key is not UTF-8") from None
+    date, degrees = b"", 0.0
+    date_number = degrees_number = None   # by wire type: the numbers they came with
+    i, end = 0, len(data)
+    while i < end:
+        tag = data[i]
+        if tag < 0x80:  # the usual one-byte tag, without a call
+            i += 1
         else:
-            raise ValueError(f"unexpected wire type {wire_type}")
-    return record.key.decode("utf-8"), fields.get(1, ""), fields.get(2, 0.0)
+            tag, i = _varint(data, i)
+        number, wire_type = tag >> 3, tag & 7
+        if number == 0:
+            raise ValueError("field number 0, which no protobuf has")
+        if wire_type == 2:
+            if i < end and data[i] < 0x80:
+                length = data[i]
+                i += 1
+            else:
+                length, i = _varint(data, i)
+            if length > end - i:
+                raise ValueError(f"field {number}: {length} bytes announced, {end - i} left")
+            value = data[i:i + length]
+            i += length
+            if by_type:
+                if date_number not in (None, number):
+                    raise ValueError(f"fields {date_number} and {number} are both "
+                                     "length-delimited: which is the date is unknown")
+                date, date_number = value, number
+            elif number == want_date:
+                date = value
+            elif number == want_degrees:
+                raise ValueError(f"field {number} (degrees) is length-delimited, not 64-bit")
+        elif wire_type == 1:
+            if end - i < 8:
+                raise ValueError(f"field {number}: a 64-bit value cut short")
+            value = _DOUBLE.unpack_from(data, i)[0]
+            i += 8
+            if by_type:
+                if degrees_number not in (None, number):
+                    raise ValueError(f"fields {degrees_number} and {number} are both 64-bit: "
+                                     "which is the degrees is unknown")
+                degrees, degrees_number = value, number
+            elif number == want_degrees:
+                degrees = value
+            elif number == want_date:
+                raise ValueError(f"field {number} (date) is 64-bit, not length-delimited")
+        elif wire_type in (0, 5):
+            if by_type:
+                raise ValueError(f"field {number} is {_WIRE_NAMES[wire_type]}: a Report holds "
+                                 "only a string and a double")
+            if number in (want_date, want_degrees):
+                raise ValueError(f"field {number} ({'date' if number == want_date else 'degrees'}"
+                                 f") is {_WIRE_NAMES[wire_type]}")
+            if wire_type == 0:
+                _, i = _varint(data, i)
+            elif end - i < 4:
+                raise ValueError(f"field {number}: a 32-bit value cut short")
+            else:
+                i += 4
+        else:
+            raise ValueError(f"field {number}: wire type {wire_type}, which proto3 never writes")
+    try:
+        return key, date.decode("utf-8"), degrees
+    except UnicodeDecodeError:
+        raise ValueError("the date is not UTF-8") from None
+
+
+def _field_numbers(numbers):
+    """(date's number, degrees' number) from decode's `numbers`; ValueError unless they are two
+    different positive integers."""
+    try:
+        found = numbers["date"], numbers["degrees"]
+    except (KeyError, TypeError, IndexError):
+        raise ValueError(f"numbers must map 'date' and 'degrees' to field numbers, not "
+                         f"{numbers!r}") from None
+    if any(type(n) is not int or n < 1 for n in found) or found[0] == found[1]:
+        raise ValueError("numbers must map 'date' and 'degrees' to two different positive "
+                         f"field numbers, not {numbers!r}")
+    return found
 
 
 def _varint(data, i):
+    """(value, index after it) of the base-128 varint at data[i]; ValueError when it is cut
+    short or longer than the 10 bytes of a 64-bit value."""
     shift = value = 0
-    while True:
-        byte = data[i]
-        i += 1
+    for position in range(i, min(i + 10, len(data))):
+        byte = data[position]
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
-            return value, i
+            return value, position + 1
         shift += 7
+    if len(data) - i < 10:
+        raise ValueError("a varint cut short")
+    raise ValueError("a varint longer than 10 bytes")
 
 
-def valid_reading(record):
-    """(month, date, degrees) of a record that is a reading at all, else None."""
+def valid_reading(record, numbers=None):
+    """(month, date, degrees) of a record that is a reading at all, else None. `numbers`: as
+    decode() takes them."""
     try:
-        month, date, degrees = decode(record)
-    except (ValueError, UnicodeDecodeError, AttributeError, IndexError, struct.error):
+        month, date, degrees = decode(record, numbers)
+    except ValueError:  # decode's one exception for what it cannot read
         return None
     if month not in MONTH_NAMES or not isinstance(date, str) or not DATE_SHAPE.fullmatch(date):
         return None

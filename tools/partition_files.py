@@ -6,12 +6,16 @@ read over and over while a consumer replaces them.
   they have read up to, the years they hold.
 - ConcurrentReader(folder): a thread that parses the four files in a tight loop, as a dashboard
   would, and remembers every read that failed (a half-written file, a file that vanished while
-  being replaced).
+  being replaced), whether a failed read was of a file that had just replaced the old one by a
+  rename (renamed before it was completely written), and any file whose offset went back.
 
 The grader's checks and the tests use these; they rely on p7check's reading rules only, never
 on the programs of files/.
 """
 
+import json
+import os
+import stat
 import threading
 
 from tools import p7check
@@ -89,6 +93,10 @@ class ConcurrentReader(threading.Thread):
         self.failure_count = 0
         self.seen = set()
         self.versions = set()
+        self.inodes = {}            # {partition: inode of the last file that parsed}
+        self.renamed_unfinished = False
+        self.last_offsets = {}
+        self.went_back = {}         # {partition: (offset, a later smaller offset)}, the first
 
     def fail(self, text):
         self.failure_count += 1
@@ -98,24 +106,54 @@ class ConcurrentReader(threading.Thread):
     def run(self):
         while not self.halt.is_set():
             for n in range(PARTITIONS):
-                path = self.files.path(n)
-                try:
-                    data = p7check.load_json(path)  # never blocks on a FIFO
-                except FileNotFoundError:
-                    if n in self.seen:
-                        self.fail(f"{path.name} vanished while being replaced")
-                    continue
-                except (ValueError, UnicodeDecodeError, RecursionError) as err:
-                    self.fail(f"{path.name} did not parse ({err})")
-                    continue
-                except OSError as err:
-                    self.fail(f"{path.name} could not be read ({err})")
-                    continue
-                self.reads += 1
-                self.seen.add(n)
-                if isinstance(data, dict):
-                    self.versions.add((n, data.get("offset")))
+                self.read_once(n)
+
+    def read_once(self, n):
+        path = self.files.path(n)
+        inode = None
+        try:
+            inode, text = _read_regular(path)
+            data = json.loads(text)
+        except FileNotFoundError:
+            if n in self.seen:
+                self.fail(f"{path.name} vanished while being replaced")
+            return
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            if inode is not None and n in self.inodes and inode != self.inodes[n]:
+                self.renamed_unfinished = True  # a new file, renamed in before it was whole
+            self.fail(f"{path.name} did not parse ({err})")
+            return
+        except OSError as err:
+            self.fail(f"{path.name} could not be read ({err})")
+            return
+        self.reads += 1
+        self.seen.add(n)
+        self.inodes[n] = inode
+        if isinstance(data, dict):
+            offset = data.get("offset")
+            self.versions.add((n, offset))
+            last = self.last_offsets.get(n)
+            if isinstance(offset, int) and isinstance(last, int) and offset < last:
+                self.went_back.setdefault(n, (last, offset))
+            self.last_offsets[n] = offset
 
     def stop(self):
         self.halt.set()
         self.join(timeout=STOP_TIMEOUT)
+
+
+def _read_regular(path):
+    """(inode, text) of a regular file, opened without blocking (a FIFO would wait for a writer
+    for ever; it is refused with OSError)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return status.st_ino, b"".join(chunks).decode("utf-8")
+    finally:
+        os.close(fd)

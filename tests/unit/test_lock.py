@@ -99,7 +99,11 @@ def test_the_venv_and_the_image_install_through_the_lock():
     assert "LOCK := requirements.lock" in makefile
     dockerfile = (ROOT / "Dockerfile").read_text()
     final_stage = re.split(r"^FROM ", dockerfile, flags=re.M)[-1]
-    assert "COPY requirements.txt requirements.lock /opt/p7/" in final_stage
+    # By default (no --build-arg) the image installs requirements.txt through requirements.lock.
+    assert "ARG PYTHON_REQUIREMENTS=requirements.txt\n" in final_stage
+    assert "ARG PYTHON_CONSTRAINTS=requirements.lock\n" in final_stage
+    assert "COPY ${PYTHON_REQUIREMENTS} /opt/p7/requirements.txt\n" in final_stage
+    assert "COPY ${PYTHON_CONSTRAINTS} /opt/p7/requirements.lock\n" in final_stage
     assert re.search(r"pip install [^\n]*-r /opt/p7/requirements\.txt -c "
                      r"/opt/p7/requirements\.lock", final_stage)
 
