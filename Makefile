@@ -21,8 +21,8 @@ CLUSTER_PORTS ?= 9192,9193,9194
 CLUSTER_DIR ?= broker/.cluster
 CLUSTER_BOOTSTRAP := $(shell echo $(CLUSTER_PORTS) | sed 's/\([0-9]*\)/localhost:\1/g')
 
-.PHONY: venv lock course-lock broker stop cluster cluster-stop cluster-run clean run test test-fast test-chaos \
-	test-all docker-test bench chromium docker-compose
+.PHONY: venv lock course-lock broker stop cluster cluster-stop cluster-run clean run test test-fast \
+	test-chaos test-all docker-test bench chromium docker-compose
 
 venv: $(VENV)/.installed
 

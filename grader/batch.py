@@ -59,6 +59,8 @@ from pathlib import Path
 
 from tools import harness, p7check
 
+from . import version
+
 RESULTS_DIR = "autograde-results"
 DEFAULT_TIMEOUT = 900
 STOP_GRACE = 60             # what the child gets to clean up after SIGTERM
@@ -129,6 +131,10 @@ def child_command(files, json_path, args):
         command.append("--docker")
     if args.only:
         command += ["--only", ",".join(map(str, args.only))]
+    if args.version != version.AUTO:  # with auto, each child tells its submission's apart
+        command += ["--version", args.version]
+    if args.env is not None:
+        command += ["--env", args.env]
     if args.keep:
         command.append("--keep")
     return command
@@ -309,15 +315,18 @@ def _not_plain_files(directory, names):
 
 
 def row(name, results, checks, stopped):
-    """(score, {check title: points}, {check title: outcome}) of one submission."""
-    by_title = {c["check"]: c for c in (results or {}).get("checks", [])}
+    """(score, {check title: points}, {check title: outcome}) of one submission. The child
+    graded the version of the assignment it was given or told apart (--version), whose check
+    of a number may be another than the batch's plan names (checks 1, 7 and 10 differ): its
+    checks are matched by number, and its outcomes keep their own titles."""
+    by_number = {c["number"]: c for c in (results or {}).get("checks", [])}
     points, outcomes = {}, {}
     for check in checks:
-        found = by_title.get(check.title)
+        found = by_number.get(check.number)
         points[check.title] = found["points"] if found else 0
         if found:
-            outcomes[check.title] = (results["tests"].get(check.title)
-                                     or f"{found['status']}")
+            outcomes[found["check"]] = (results["tests"].get(found["check"])
+                                        or f"{found['status']}")
         else:
             outcomes[check.title] = f"NOT RUN (0/{check.points}): " + (
                 stopped or "the grader did not get to it")

@@ -105,9 +105,11 @@ def final_files(s):
         missing.append("Dockerfile (next to files/)")
     require(not missing, "missing: " + ", ".join(missing))
     try:
-        bars = svg_bars.read_bars((s.files / FINAL_PLOT).read_bytes())
-    except (OSError, svg_bars.SvgError) as err:
-        raise CheckFailed(f"files/{FINAL_PLOT} is not a bar chart: {err}") from None
+        bars = svg_bars.read_bars((s.files / FINAL_PLOT).read_bytes(), name=f"files/{FINAL_PLOT}")
+    except OSError as err:
+        raise CheckFailed(f"files/{FINAL_PLOT} cannot be read: {err}") from None
+    except svg_bars.SvgError as err:
+        raise CheckFailed(str(err)) from None
     where = "" if s.submission is not None else " (a files folder on its own: no Dockerfile " \
                                                 "looked for)"
     return True, f"{FINAL_PLOT} holds {len(bars.heights)} bars{where}"
@@ -758,9 +760,9 @@ def draw_month_svg(s, name, expected, when):
                 raise type(err)(f"{when}, {err}") from None
         raise CheckFailed(f"{when}, {name} wrote no files/{FINAL_PLOT}")
     try:
-        bars = svg_bars.read_bars(svg.read_bytes())
+        bars = svg_bars.read_bars(svg.read_bytes(), name=f"files/{FINAL_PLOT}")
     except svg_bars.SvgError as err:
-        raise CheckFailed(f"{when}, files/{FINAL_PLOT} is not a bar chart: {err}") from None
+        raise CheckFailed(f"{when}: {err}") from None
     wrong = svg_bars.match_values(bars, [avg for _, avg in expected.values()])
     require(not wrong, f"{when}: {wrong}")
     return bars

@@ -284,17 +284,16 @@ def substituted_requirements(path, substitutes):
 def substitution_notes(locked, installed, missing):
     """One sentence per locked package that the venv does not hold at its locked version: the
     ones without a wheel here first, then those the substitutes moved."""
-    notes = []
-    for name, version in missing.items():
-        now = installed.get(name)
-        notes.append(f"{name} {version} does not install here: graded with "
-                     + (now if now else "none"))
-    for name, version in locked.items():
-        now = installed.get(name)
-        if name in missing or now == version:
-            continue
-        notes.append(f"{name} {version} is {now} here, as the substitutes need" if now else
-                     f"{name} {version} is not installed here: the substitutes do not need it")
+    moved = {name: version for name, version in locked.items()
+             if installed.get(name) != version}
+    notes = [f"{name} {version} does not install here: graded with "
+             + installed.get(name, "none") for name, version in moved.items() if name in missing]
+    for name, version in moved.items():
+        if name not in missing:
+            now = installed.get(name)
+            notes.append(f"{name} {version} is {now} here, as the substitutes need" if now else
+                         f"{name} {version} is not installed here: the substitutes do not "
+                         "need it")
     return notes
 
 
@@ -353,10 +352,11 @@ def last_error_line(output):
 
 def course_image(progress=None, files=COURSE):
     """The tag of the p7 image with the course's packages, p7-autograde-course:HASH (HASH: the
-    first 12 hex digits of the venv's digest, so a change to the course files makes a new tag),
+    first 12 hex digits of image_digest: a change to the course files, the Dockerfile or the
+    broker's files makes a new tag),
     built from the repository's Dockerfile when Docker does not have it. CourseEnvError, with
     the failing step's lines, when it cannot be built."""
-    tag = f"{IMAGE_REPOSITORY}:{files.digest()[:12]}"
+    tag = f"{IMAGE_REPOSITORY}:{image_digest(files)[:12]}"
     if _image_exists(tag):
         return tag
     with _exclusive(IMAGE_BUILD_LOCK, progress, f"another process building the image {tag}"):
@@ -372,6 +372,21 @@ def course_image(progress=None, files=COURSE):
         except harness.DockerError as error:
             raise CourseEnvError(f"could not build the course image {tag}: {error}") from None
     return tag
+
+
+# What else goes into the course image: a change to any of them makes a new tag.
+IMAGE_INPUTS = ("Dockerfile", "broker/kafka-version", "broker/pom.xml", "broker/launcher.py",
+                "broker/server.properties")
+
+
+def image_digest(files=None):
+    """sha256 of the course files, then of the image's other inputs that exist."""
+    digest = hashlib.sha256((files or COURSE).digest().encode())
+    for name in IMAGE_INPUTS:
+        path = ROOT / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _image_exists(tag):
