@@ -8,16 +8,22 @@ import json
 import shutil
 import sys
 import urllib.request
+from pathlib import Path
 
 import matplotlib.image
 import pytest
 from kafka import KafkaAdminClient
 
-from tools import p7check
 from conftest import (DASHBOARD_PORT, PROGRAMS, ROOT, TIMEOUT, assert_debug_prints_new_messages,
                       assert_exact, consume_0_2_until_caught_up, copy_of_files, leftovers, logs,
                       partition_offset, producer_running, run, start_producer_in_background,
                       wait_caught_up, wait_for_broker)
+from tools import p7check
+
+# The grader's corpus lives with the tests (tests/submissions); appended, so that this folder's
+# conftest stays the one imported above.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from submissions import final_variants  # noqa: E402
 
 
 
@@ -187,6 +193,26 @@ def test_autograde_image_gives_a_plain_student_submission_full_marks(user_contai
     assert "score: 100/100" in graded.stdout
     assert len(results) == 12 and [r["status"] for r in results] == [
         "PASS" if r["max_points"] else "SKIPPED" for r in results], results
+
+
+def test_autograde_image_grades_a_final_version_submission_in_the_course_environment(
+        user_container, tmp_path):
+    """--image alone: the course's environment (this project's Dockerfile with the course
+    image's packages); the final-version corpus submission, told apart as such, full marks;
+    its relative-paths variation too, since a program there starts in / as docker exec starts
+    it."""
+    graded, results = grade(ROOT / "tests" / "submissions" / "final" / "files", tmp_path,
+                            "--image")
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-2000:]
+    assert "score: 100/100" in graded.stdout
+    assert "version: the final version of P7" in graded.stdout
+    assert "image p7-autograde-course:" in graded.stdout
+    assert len(results) == 11 and all(r["status"] == "PASS" for r in results), results
+
+    relative = final_variants.make("relative_paths", tmp_path / "relative")
+    graded, results = grade(relative, tmp_path, "--image", "--only", "7,10")
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-2000:]
+    assert [r["status"] for r in results] == ["PASS", "PASS"], results
 
 
 def submission(tmp_path, dockerfile):

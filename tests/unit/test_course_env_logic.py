@@ -389,10 +389,19 @@ def test_the_course_image_is_built_once_with_the_course_files(monkeypatch, tmp_p
     monkeypatch.setattr(course_env, "_image_exists", lambda tag: tag in images)
     monkeypatch.setattr(harness, "build_image", build_image)
     tag = course_env.course_image()
-    assert tag == f"p7-autograde-course:{COURSE.digest()[:12]}"
+    assert tag == f"p7-autograde-course:{course_env.image_digest()[:12]}"
     assert course_env.course_image() == tag
     assert builds == [(ROOT, tag, {"PYTHON_REQUIREMENTS": "grader/course-requirements.txt",
                                    "PYTHON_CONSTRAINTS": "grader/course.lock"})]
+
+
+def test_the_image_tag_changes_with_the_dockerfile(monkeypatch, tmp_path):
+    """An image built from another Dockerfile (or broker files) is never reused."""
+    before = course_env.image_digest()
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text((ROOT / "Dockerfile").read_text() + "# changed\n")
+    monkeypatch.setattr(course_env, "ROOT", tmp_path)
+    assert course_env.image_digest() != before
 
 
 def test_a_failed_image_build_says_why(monkeypatch, tmp_path):
