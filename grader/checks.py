@@ -46,6 +46,7 @@ DEBUG_MIN_LINES = 50
 DEBUG_TIMEOUT = 90          # starting, joining its group and being assigned, on a busy machine
 DEBUG_GROUP_GRACE = 10      # seconds from debug.py's start that its group is looked for
 SEEK_MESSAGES = 2000        # in the topic before check 11 picks the half-way offsets
+SEEK_WRITE_WAIT = 30        # seconds for each file to move past its half-way offset
 ROUND_TIMEOUT = 120         # round 1: 30 polls of up to 1 s each, and starting the processes
 KILL_CYCLES = 4
 MIN_CONCURRENT_READS = 2000
@@ -803,18 +804,32 @@ def seeks(s):
         s.reader.stop()       # the files are replaced from outside below
     wait_for(lambda: (s.total_messages() or 0) >= SEEK_MESSAGES, CATCH_UP_TIMEOUT,
              f"{SEEK_MESSAGES} messages in the topic", s.producer)
-    with s.producer_paused() as ends:
-        # Half way: a consumer that reads from 0 counts the first half, one that starts at the
-        # end misses the second; the file's form is the one a new file starts with.
-        starts = {n: end // 2 for n, end in ends.items()}
-        s.outputs.remove("partition-*.json*")
-        for n, start in starts.items():
-            s.outputs.path(n).write_text(f'{{"partition": {n}, "offset": {start}}}')
-        group = [str(n) for n in range(PARTITIONS)]
-        consumers = [s.programs.start_consumer(*group)]
+    ends = s.require_end_offsets()
+    # Half way: a consumer that reads from 0 counts the first half, one that starts at the end
+    # misses the second; the file's form is the one a new file starts with.
+    starts = {n: end // 2 for n, end in ends.items()}
+    s.outputs.remove("partition-*.json*")
+    for n, start in starts.items():
+        s.outputs.path(n).write_text(f'{{"partition": {n}, "offset": {start}}}')
+    group = [str(n) for n in range(PARTITIONS)]
+    consumers = [s.programs.start_consumer(*group)]
+
+    def keep_going():
+        require_consumers_running(consumers, [group], s)
+
+    # With the producer still running, a consumer that never seeks (and so starts at the end)
+    # has new messages to count and writes every file too; then the topic's end is held still.
+    # A file that does not move within SEEK_WRITE_WAIT is left to the drain to judge.
+    deadline = time.monotonic() + SEEK_WRITE_WAIT
+    while time.monotonic() < deadline:
+        keep_going()
+        offsets = s.outputs.offsets()
+        if all(offsets[n] != start for n, start in starts.items()):
+            break
+        time.sleep(0.1)
+    with s.producer_paused() as target:
         try:
-            s.wait_caught_up(ends, keep_going=lambda: require_consumers_running(
-                consumers, [group], s))
+            s.wait_caught_up(target, keep_going=keep_going)
         finally:
             s.programs.kill_consumers()
         offsets, problems, surplus = files_problems(s, starts=starts)

@@ -70,7 +70,7 @@ def test_a_final_submission_is_told_apart_without_version(broker, tmp_path):
     assert results["version"] == "final", output
     assert "version: the final version of P7 (told apart by" in output
     # Check 1 of the final version asks for month.svg, not the draft's partition files.
-    assert checks[1]["check"] == "1. files: the final version's programs and month.svg", output
+    assert "month.svg" in checks[1]["check"], output
     assert checks[1]["status"] == checks[2]["status"] == "PASS", output
     assert code == 0, output
 

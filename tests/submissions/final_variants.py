@@ -14,9 +14,8 @@ they are graded on must pass (tests/test_autograde_final.py asserts that of ever
 not only of those in `expect`). MUTANTS are the classic mistakes: each must fail the check that
 names its mistake, with words a student can act on.
 
-The reason words of the mutants follow grader/checks.py's final-version messages as far as they
-were written when this corpus was; those marked GUESS had no message yet (or one that does not
-name the mistake) and say what the message should hold.
+The reason words of the mutants follow grader/checks.py's final-version messages; one marked
+GUESS is what the message should hold but did not when this corpus was written.
 """
 
 import shutil
@@ -181,7 +180,7 @@ VARIANTS = {
     "degrees_truncated": Variant(
         (("consumer.py", COUNT_CALL,
           COUNT_CALL.replace("report.degrees)", "int(report.degrees))")),),
-        {7: fail("int()")}, "7"),  # GUESS (as svg_bars says it: "cut to ..., as int() does")
+        {7: fail("cut to whole numbers", "int()")}, "7"),
     # Load in one loop, seek in another with the loop variable the first one left behind:
     # every partition seeks to the offset of the last file loaded (partition 3's with 0 1 2 3).
     "seeks_all_to_last_partition_offset": Variant(
