@@ -47,6 +47,7 @@ DEBUG_TIMEOUT = 90          # starting, joining its group and being assigned, on
 DEBUG_GROUP_GRACE = 10      # seconds from debug.py's start that its group is looked for
 SEEK_MESSAGES = 2000        # in the topic before check 11 picks the half-way offsets
 SEEK_WRITE_WAIT = 30        # seconds for each file to move past its half-way offset
+SEEK_STALL = 20             # a fresh consumer on a still topic: this long without progress
 ROUND_TIMEOUT = 120         # round 1: 30 polls of up to 1 s each, and starting the processes
 KILL_CYCLES = 4
 MIN_CONCURRENT_READS = 2000
@@ -803,6 +804,11 @@ def final_plot(s):
 
 # ---------------------------------------------------------------- resuming from a checkpoint
 
+MISSED_AFTER_SEEK_HINT = (" The files miss messages after the saved offsets: after loading "
+                          "partition-N.json, the consumer must seek to its offset (without a "
+                          "seek it starts at the end of the partition).")
+
+
 @check(11, "consumer.py seeks to the offset in partition-N.json", 10, after=[8, 9, 10])
 def seeks(s):
     s.ensure_producer()
@@ -834,9 +840,14 @@ def seeks(s):
         if all(offsets[n] != start for n, start in starts.items()):
             break
         time.sleep(0.1)
+    stalled = ""
     with s.producer_paused() as target:
         try:
-            s.wait_caught_up(target, keep_going=keep_going)
+            s.wait_caught_up(target, keep_going=keep_going, stall=SEEK_STALL)
+        except CheckFailed as err:
+            if not all(consumer.running() for consumer in consumers):
+                raise
+            stalled = f"{err}. "    # judged below by what the files hold
         finally:
             s.programs.kill_consumers()
         offsets, problems, surplus = files_problems(s, starts=starts)
@@ -850,13 +861,15 @@ def seeks(s):
         hint = (" The files hold the messages before the saved offsets too: after loading "
                 "partition-N.json, the consumer must seek to its offset.")
     elif problems and surplus < 0:
-        hint = (" The files miss messages after the saved offsets: after loading "
-                "partition-N.json, the consumer must seek to its offset (without a seek it "
-                "starts at the end of the partition).")
+        hint = MISSED_AFTER_SEEK_HINT
     else:
         hint = count_hint(surplus, DUPLICATE_HINT, MISSED_HINT)
+    if stalled and not problems:
+        problems = ["the files are exact up to their offsets, but those stop short of the "
+                    "topic's end"]
+        hint = MISSED_AFTER_SEEK_HINT
     require(not problems, f"started from partition-N.json files saying offsets {starts}: "
-            f"{first_problems(problems)}.{hint}")
+            f"{stalled}{first_problems(problems)}.{hint}")
     return True, f"resumed at offsets {starts}, exact up to {offsets}"
 
 

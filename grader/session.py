@@ -288,10 +288,10 @@ class Session:
                 return now
             time.sleep(0.1)
 
-    def wait_caught_up(self, target, keep_going=lambda: None):
+    def wait_caught_up(self, target, keep_going=lambda: None, stall=STALL_TIMEOUT):
         """Until the partition files reach the offsets `target`; keep_going() runs at each look
         (it raises CheckFailed when a consumer died). It waits while any file's offset
-        advances, and fails after STALL_TIMEOUT without progress (or at CATCH_UP_CAP). The
+        advances, and fails after `stall` seconds without progress (or at CATCH_UP_CAP). The
         first catch-up of a long backlog gives the consumers' throughput (starting up
         included: the consumers start just before)."""
         started = time.monotonic()
@@ -307,12 +307,12 @@ class Session:
             if advanced:
                 best = {n: max(now[n], best[n]) for n in now}
                 progress_at = time.monotonic()
-            stalled = time.monotonic() - progress_at > STALL_TIMEOUT
+            stalled = time.monotonic() - progress_at > stall
             if stalled or time.monotonic() - started > CATCH_UP_CAP:
                 lagging = "; ".join(
                     f"partition-{n}.json says {now[n] if now[n] >= 0 else 'nothing'} of {want}"
                     for n, want in target.items() if now[n] < want)
-                why = f"no file's offset advanced for {STALL_TIMEOUT} s" if stalled else \
+                why = f"no file's offset advanced for {stall} s" if stalled else \
                     f"still behind after {CATCH_UP_CAP} s"
                 raise CheckFailed(f"the partition files did not reach the topic's end offsets "
                                   f"{target}: {why} ({lagging})")

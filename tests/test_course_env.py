@@ -1,7 +1,7 @@
 """The course venv for real (grader/course_env.py): built, or reused, with the course image's
-packages at their versions, and the build's fallback and serialisation on small venvs of their
-own. No broker is used; these are in the broker tier because building venvs takes a while
-(pip downloads ~100 MB for the course venv the first time)."""
+packages at their versions (broker tier: no broker, but the first build downloads ~100 MB and
+takes a minute), and the build's fallback and serialisation on small venvs of their own (chaos
+tier, like the launcher's Maven fetch: each fetches packages afresh)."""
 
 import json
 import subprocess
@@ -126,6 +126,7 @@ def installed(python, name):
                  if line.startswith("Version:")), None)
 
 
+@pytest.mark.chaos
 def test_a_pin_without_a_release_gives_way_to_its_major_minors_newest(tmp_path):
     files = small_course(tmp_path / "course", ["six==1.16.99", "idna==3.7"])
     python, notes = course_python(files=files)
@@ -135,6 +136,7 @@ def test_a_pin_without_a_release_gives_way_to_its_major_minors_newest(tmp_path):
     assert course_python(files=files) == (python, notes)  # the marker keeps the notes
 
 
+@pytest.mark.chaos
 def test_an_environment_that_cannot_be_built_is_one_sentence(tmp_path):
     files = small_course(tmp_path / "course", ["p7-no-such-package==1.0"])
     with pytest.raises(CourseEnvError) as raised:
@@ -159,6 +161,7 @@ print(json.dumps({"python": str(python), "notes": notes, "heard": heard}))
 """
 
 
+@pytest.mark.chaos
 def test_processes_at_once_build_the_venv_once(tmp_path):
     files = small_course(tmp_path / "course", ["idna==3.7"])
     processes = [subprocess.Popen([sys.executable, "-c", BUILD_IN_A_PROCESS,
