@@ -111,7 +111,7 @@ def test_batch_grades_a_class_and_stops_what_hangs(broker, tmp_path):
 
     env, tmp = batch_env(broker, tmp_path)
     done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", str(klass), "--only",
-                           "1,2,6", "--timeout", "40"], capture_output=True, text=True,
+                           "1,2,6", "--timeout", "25"], capture_output=True, text=True,
                           env=env, timeout=GRADE_TIMEOUT)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
