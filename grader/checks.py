@@ -530,14 +530,20 @@ def consumer_partitions(s):
     return not problems, first_problems(problems)
 
 
-@check(7, "consumer.py: two rounds, exact statistics", 15, after=[3, 5], versions=["draft"])
-def exact_stats(s):
+def start_watched_consumers(s, *groups):
+    """consumer.py with each of `groups` (lists of arguments) on fresh files, the producer
+    running, and check 9's concurrent reader watching the files from now on."""
     s.ensure_producer()
     s.programs.kill_consumers()
     s.outputs.remove("partition-*.json*")
-    s.reader = ConcurrentReader(s.copy)       # check 9 judges it
+    s.reader = ConcurrentReader(s.copy)
     s.reader.start()
-    consumer = s.programs.start_consumer()    # the assignment's two rounds
+    return [s.programs.start_consumer(*group) for group in groups]
+
+
+@check(7, "consumer.py: two rounds, exact statistics", 15, after=[3, 5], versions=["draft"])
+def exact_stats(s):
+    (consumer,) = start_watched_consumers(s, [])    # no arguments: the assignment's two rounds
     watch = s.programs.watch_workers(consumer)
     watch.start()
     try:
@@ -560,12 +566,7 @@ def exact_stats(s):
 @check(7, "consumer.py 0 2 and 1 3: exact statistics, running until killed", 15,
        after=[3, 5], versions=["final"])
 def final_exact_stats(s):
-    s.ensure_producer()
-    s.programs.kill_consumers()
-    s.outputs.remove("partition-*.json*")
-    s.reader = ConcurrentReader(s.copy)       # check 9 judges it
-    s.reader.start()
-    consumers = [s.programs.start_consumer(*group) for group in FINAL_CONSUMERS]
+    consumers = start_watched_consumers(s, *FINAL_CONSUMERS)
     names = " and ".join(f"`consumer.py {' '.join(group)}`" for group in FINAL_CONSUMERS)
 
     def still_running():

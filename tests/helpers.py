@@ -2,8 +2,11 @@
 
 import datetime
 import json
+import os
 import signal
 import struct
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -166,3 +169,30 @@ def http_get(url):
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+AUTOGRADE_TIMEOUT = 600     # autograde.py has its own deadlines; this only stops a hung grader
+
+
+def autograde(broker, tmp_path, *args):
+    """Run autograde.py against `broker`; returns (exit code, the JSON results, {check number:
+    result}, output). The JSON must be in the course grader's shape, its score the sum of its
+    checks' points, and each check's outcome must hold its reason."""
+    report = tmp_path / "results.json"
+    env = dict(os.environ, KAFKA_BOOTSTRAP=broker)
+    done = subprocess.run([sys.executable, str(ROOT / "autograde.py"), "--json", str(report),
+                           *args], capture_output=True, text=True, env=env,
+                          timeout=AUTOGRADE_TIMEOUT)
+    output = done.stdout + done.stderr
+    assert report.exists(), output
+    results = json.loads(report.read_text())
+    assert set(results) >= {"score", "full_score", "tests"}, results
+    checks = {r["number"]: r for r in results["checks"]}
+    assert results["score"] == sum(r["points"] for r in checks.values())
+    for result in checks.values():
+        outcome = results["tests"][result["check"]]
+        if result["status"] == "PASS":
+            assert outcome == f"PASS ({result['points']}/{result['max_points']})"
+        else:
+            assert result["reason"] in outcome
+    return done.returncode, results, checks, output

@@ -1,48 +1,25 @@
 """autograde.py against the real broker: a plain, correct submission in the assignment's style
 (tests/submissions/plain) and this project's own files/ score 100/100; each classic mistake
 (tests/submissions/mutants.py) fails the check that names it, with a reason a student can act
-on, graded on that check and what it needs (--only); --batch grades a class, stops a
-submission that hangs and leaves nothing of it running. The registry's plan and the source
-readers: tests/unit/test_grader_*.py."""
-
-import json
-import os
-import subprocess
-import sys
+on, graded on that check and what it needs (--only). The final version's corpus:
+tests/test_autograde_final.py; --batch: tests/test_autograde_batch.py; the registry's plan and
+the source readers: tests/unit/test_grader_*.py."""
 
 import pytest
 
-from helpers import ROOT
+from helpers import autograde
 from submissions import mutants
 
 pytestmark = pytest.mark.broker
 
-AUTOGRADE = ROOT / "autograde.py"
 PLAIN = mutants.PLAIN / "files"
-GRADE_TIMEOUT = 600  # a full run takes about 2 minutes here; autograde has its own deadlines
 ALL_CHECKS = list(range(1, 13))
 
 
 def grade(broker, tmp_path, *args):
-    """Run autograde.py; returns (exit code, {check number: result}, output)."""
-    report = tmp_path / "results.json"
-    env = dict(os.environ, KAFKA_BOOTSTRAP=broker)
-    done = subprocess.run([sys.executable, str(AUTOGRADE), "--json", str(report), *args],
-                          capture_output=True, text=True, env=env, timeout=GRADE_TIMEOUT)
-    output = done.stdout + done.stderr
-    assert report.exists(), output
-    results = json.loads(report.read_text())
-    # The course grader's shape, with each check's details beside it.
-    assert set(results) >= {"score", "full_score", "tests"}, results
-    checks = {r["number"]: r for r in results["checks"]}
-    assert results["score"] == sum(r["points"] for r in checks.values())
-    for result in checks.values():
-        outcome = results["tests"][result["check"]]
-        if result["status"] == "PASS":
-            assert outcome == f"PASS ({result['points']}/{result['max_points']})"
-        else:
-            assert result["reason"] in outcome
-    return done.returncode, checks, output
+    """(exit code, {check number: result}, output) of autograde.py."""
+    code, _, checks, output = autograde(broker, tmp_path, *args)
+    return code, checks, output
 
 
 def require_full_marks(code, results, output):

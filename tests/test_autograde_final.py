@@ -5,44 +5,20 @@ tests/submissions/final_variants.py gets its verdicts check by check (the correc
 every check they are graded on, the mutants fail the check that names their mistake, with words
 a student can act on), graded on the checks that prove it (--only)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from helpers import ROOT
+from helpers import autograde
 from submissions import final_variants
 
 pytestmark = pytest.mark.broker
 
-AUTOGRADE = ROOT / "autograde.py"
 FINAL = final_variants.FINAL / "files"
-GRADE_TIMEOUT = 600  # autograde has its own deadlines; this only stops a hung grader
 FINAL_CHECKS = list(range(1, 12))   # the final version has no check 12 (no birthday part)
 
 
 def grade(broker, tmp_path, *args):
-    """Run autograde.py; returns (exit code, the JSON results, {check number: result}, output)."""
-    report = tmp_path / "results.json"
-    env = dict(os.environ, KAFKA_BOOTSTRAP=broker)
-    done = subprocess.run([sys.executable, str(AUTOGRADE), "--json", str(report), *args],
-                          capture_output=True, text=True, env=env, timeout=GRADE_TIMEOUT)
-    output = done.stdout + done.stderr
-    assert report.exists(), output
-    results = json.loads(report.read_text())
-    # The course grader's shape, with each check's details beside it.
-    assert set(results) >= {"score", "full_score", "tests"}, results
-    checks = {r["number"]: r for r in results["checks"]}
-    assert results["score"] == sum(r["points"] for r in checks.values())
-    for result in checks.values():
-        outcome = results["tests"][result["check"]]
-        if result["status"] == "PASS":
-            assert outcome == f"PASS ({result['points']}/{result['max_points']})"
-        else:
-            assert result["reason"] in outcome
-    return done.returncode, results, checks, output
+    """(exit code, the JSON results, {check number: result}, output) of autograde.py."""
+    return autograde(broker, tmp_path, *args)
 
 
 def test_a_plain_final_submission_scores_100(broker, tmp_path):
