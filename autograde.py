@@ -4,15 +4,19 @@
     python3 autograde.py                  # native: files/ next to this file, the launcher's broker
     python3 autograde.py --files DIR      # another submission's files folder
     python3 autograde.py --docker         # in a container of the submission's own image
-    python3 autograde.py --image [IMAGE]  # in a container of IMAGE (default p7) with files/ at /files
+    python3 autograde.py --image [IMAGE]  # in a container of IMAGE with files/ at /files (default:
+                                          # this project's image with the course's packages)
+    python3 autograde.py --version final  # the course's final version (default: told apart)
     python3 autograde.py --batch DIR      # every submission in DIR, one after another
     python3 autograde.py --json out.json  # also write the results (the course grader's shape)
     python3 autograde.py --only 9         # check 9 and the checks it needs (here 7)
 
-What each check requires, item by item from the assignment: grader/CONTRACT.md. The programs
-never run in the graded folder itself: its sources are copied to a temporary folder (the
-committed sample outputs stay untouched) and run there, as local processes or inside a container
-that mounts the copy as /files. Every statistic is compared with what tools/p7check.py recomputes
+What each check requires, item by item from either version of the assignment (the draft, or the
+course's final version): grader/CONTRACT.md. The programs never run in the graded folder
+itself: its sources are copied to a temporary folder (the committed sample outputs stay
+untouched) and run there, from the folder that holds it as `docker exec` runs them, with the
+course image's packages (a venv built once), or inside a container that mounts the copy as
+/files. Every statistic is compared with what tools/p7check.py recomputes
 from the messages in the topic, and every wait has a deadline. Exit status: 0 when every check
 passes, 1 when one fails, 2 when grading is impossible here (no kafka-python, no Docker engine,
 no files folder).

@@ -19,11 +19,11 @@ from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
 from tools import harness, p7check
-
-from . import course_env
 from tools.harness import DockerError
 from tools.p7check import TOPIC
 from tools.partition_files import PartitionFiles
+
+from . import course_env
 
 from .programs import Programs, wait_for
 from .registry import CheckFailed, require
