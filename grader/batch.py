@@ -59,7 +59,7 @@ from pathlib import Path
 
 from tools import harness, p7check
 
-from . import version
+from . import sandbox, version
 
 RESULTS_DIR = "autograde-results"
 DEFAULT_TIMEOUT = 900
@@ -220,8 +220,16 @@ def sweep(folder, run_id, keep_to=None, named_in=None):
     """Kill what still runs in `folder` (cwd or command line), with its process group; remove
     the containers and images named with `run_id`; with `keep_to`, move the grading folder that
     the child's log `named_in` names (else the whole of `folder`) there; then remove `folder`.
-    Returns where the grading folder was kept, or None."""
+    Returns where the grading folder was kept, or None.
+
+    As root, every process of the sandbox's uid (grader/sandbox.py) is killed too: whatever a
+    submission left running, even after changing its session and working directory, is gone
+    when this returns (the child may have been SIGKILLed before its own cleanup)."""
     kill_processes_in(folder)
+    left = sandbox.sweep(sandbox.slot_id())
+    if left:
+        print(f"batch: processes {left} of the sandbox's uid were still there after SIGKILL",
+              file=sys.stderr)
     if shutil.which("docker"):
         for listing, remove in ((["ps", "-aq", "--filter", f"name=p7-autograde-{run_id}-"],
                                  ["rm", "-f"]),

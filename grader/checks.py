@@ -8,10 +8,9 @@ import datetime
 import json
 import math
 import random
-import subprocess
 import sys
-import tempfile
 import time
+from pathlib import Path
 
 from tools import p7check
 from tools.harness import PROGRAM_TIMEOUT
@@ -19,12 +18,13 @@ from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC
 
 from tools.partition_files import ConcurrentReader, read_json
 
-from . import svg_bars
+from . import sandbox, svg_bars
 from .evidence import (calls_to, counted, first_problems, folder_snapshot, is_png,
                        truncation_problem)
 from .programs import require_running, wait_for
 from .registry import SKIPPED, CheckFailed, check, require
 from .session import CATCH_UP_TIMEOUT, FIRST_MESSAGES, TOPIC_TIMEOUT
+from .submission import inside
 
 # In the files folder (the Dockerfile is in the folder above it).
 REQUIRED_PROGRAMS = ["producer.py", "debug.py", "consumer.py", "report.proto", "weather.py"]
@@ -66,11 +66,12 @@ RECREATE_HINT = ("producer.py must delete the temperatures topic if it exists an
 
 @check(1, "files: programs and sample outputs", 5, needs_broker=False, versions=["draft"])
 def required_files(s):
+    # A file that links out of the submission is missing: nothing below reads a host file.
     missing = [f"files/{name}" for name in REQUIRED_PROGRAMS + PARTITION_FILES
-               if not (s.files / name).is_file()]
+               if not inside(s.files, s.files / name)]
     if not list(s.files.glob("*_pb2.py")):
         missing.append("files/report_pb2.py (report.proto built with grpc_tools.protoc)")
-    plots = [s.files / name for name in PLOT_NAMES if (s.files / name).is_file()]
+    plots = [s.files / name for name in PLOT_NAMES if inside(s.files, s.files / name)]
     if not plots:
         missing.append("files/yearly_trends.png")
     if s.submission is not None and not (s.submission / "Dockerfile").is_file():
@@ -99,10 +100,11 @@ def required_files(s):
 @check(1, "files: the final version's programs and month.svg", 5, needs_broker=False,
        versions=["final"])
 def final_files(s):
-    missing = [f"files/{name}" for name in FINAL_PROGRAMS if not (s.files / name).is_file()]
+    # A file that links out of the submission is missing: month.svg below is never a host file.
+    missing = [f"files/{name}" for name in FINAL_PROGRAMS if not inside(s.files, s.files / name)]
     if not list(s.files.glob("*_pb2.py")):
         missing.append("files/report_pb2.py (report.proto built with grpc_tools.protoc)")
-    if not (s.files / FINAL_PLOT).is_file():
+    if not inside(s.files, s.files / FINAL_PLOT):
         missing.append(f"files/{FINAL_PLOT} (plot.py's output, committed)")
     if s.submission is not None and not (s.submission / "Dockerfile").is_file():
         missing.append("Dockerfile (next to files/)")
@@ -125,29 +127,34 @@ WANTED_FIELDS = "[('date', 9), ('degrees', 1)]"
 
 
 def report_fields(folder, module, python=sys.executable):
-    done = subprocess.run([str(python), "-B", "-c", PROTO_FIELDS.format(module=module),
-                           str(folder)], capture_output=True, text=True, timeout=60,
-                          cwd=tempfile.gettempdir())
+    """(whether it loads, its Report's sorted (name, type) or the error's last line) of
+    `folder`/`module`.py, imported in the sandbox (grader/sandbox.py) from a copy of its own."""
+    box = sandbox.current()
+    with box.scratch([Path(folder) / f"{module}.py"]) as scratch:
+        done = box.run([str(python), "-B", "-c", PROTO_FIELDS.format(module=module),
+                        str(scratch)], cwd=scratch, timeout=60, python=python)
     lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     return done.returncode == 0, lines[-1] if lines else ""
 
 
 @check(2, "report.proto: Report with date and degrees", 5, needs_broker=False)
 def proto(s):
-    require((s.files / "report.proto").is_file(), "files/report.proto is missing")
+    # Neither report.proto nor the report_pb2.py loaded below is a link out of the submission.
+    require(inside(s.files, s.files / "report.proto"), "files/report.proto is missing")
     python = s.python_for_checks()   # the course's grpcio-tools and protobuf, natively
-    with tempfile.TemporaryDirectory() as out:
-        compiled = subprocess.run(
-            [str(python), "-m", "grpc_tools.protoc", f"-I{s.files}",
-             f"--python_out={out}", str(s.files / "report.proto")],
-            capture_output=True, text=True, timeout=120)
+    # protoc in the sandbox, over a copy of the submission's .proto files, writing there too.
+    box = sandbox.current()
+    with box.scratch(sorted(s.files.glob("*.proto"))) as out:
+        compiled = box.run([str(python), "-m", "grpc_tools.protoc", f"-I{out}",
+                            f"--python_out={out}", str(out / "report.proto")], cwd=out,
+                           timeout=120, python=python)
         require(compiled.returncode == 0, "report.proto does not compile: "
                 + " | ".join(compiled.stderr.strip().splitlines()[-2:]))
         ok, fields = report_fields(out, "report_pb2", python)
     require(ok, f"report.proto has no message Report ({fields})")
     require(fields == WANTED_FIELDS, "report.proto's Report must have `string date` and `double "
                                      f"degrees`; it has {fields} (name, type number)")
-    generated = sorted(s.files.glob("*_pb2.py"))
+    generated = sorted(path for path in s.files.glob("*_pb2.py") if inside(s.files, path))
     require(generated, "there is no report_pb2.py: build it from report.proto with "
                        "grpc_tools.protoc")
     ok, found = report_fields(s.files, generated[0].stem, python)

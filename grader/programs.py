@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tools import harness, p7check
 
+from . import sandbox
 from .course_env import environment_problem
 from .registry import CheckFailed, EnvironmentProblem
 from .submission import delay_environment
@@ -34,6 +35,7 @@ class Programs:
         self.logs = logs
         self.container = None       # set once the container runs (--docker, --image)
         self.python = sys.executable  # natively: the course environment's (Session sets it)
+        self.sandbox = None         # natively: the session's grader.sandbox.Sandbox
         self.started = []
         self.consumers = []         # the consumer.py processes that later checks kill
 
@@ -41,10 +43,13 @@ class Programs:
         if self.container is not None:
             program = self.container.program(name, args, self.logs, env=delay_environment())
         else:
-            env = dict(os.environ, KAFKA_BOOTSTRAP=p7check.bootstrap(), PYTHONUNBUFFERED="1",
+            # Only what the grader passes on purpose: the sandbox adds its fixed part
+            # (grader/sandbox.py), never the grader's own environment.
+            env = dict(KAFKA_BOOTSTRAP=p7check.bootstrap(), PYTHONUNBUFFERED="1",
                        **delay_environment())
             program = harness.Program(self.folder / name, args, self.logs, env=env,
-                                      cwd=self.folder.parent, python=self.python)
+                                      cwd=self.folder.parent, python=self.python,
+                                      sandbox=self.sandbox or sandbox.current())
         self.started.append(program)
         return program
 

@@ -19,7 +19,8 @@ def run_check(session, check):
     started = time.monotonic()
     print(f"[{check.number:2}] {check.name} ...", end=" ", flush=True)
     if check.needs_broker and session.setup_error:
-        passed, reason = False, f"no broker: {session.setup_error}"
+        prefix = "not graded" if session.setup_refused else "no broker"
+        passed, reason = False, f"{prefix}: {session.setup_error}"
     else:
         try:
             passed, reason = check.run(session)

@@ -23,11 +23,12 @@ from tools.harness import DockerError
 from tools.p7check import TOPIC
 from tools.partition_files import PartitionFiles
 
-from . import course_env
+from . import course_env, sandbox
 
 from .programs import Programs, wait_for
 from .registry import CheckFailed, require
-from .submission import OUTPUT_PATTERNS, prepare  # noqa: F401  (OUTPUT_PATTERNS: dockertests)
+from .submission import (OUTPUT_PATTERNS, SubmissionTooLarge,  # noqa: F401  (OUTPUT_PATTERNS:
+                         prepare)                              # dockertests)
 
 TOPIC_TIMEOUT = 60
 CATCH_UP_TIMEOUT = 90       # for a wait that sees no progress at all
@@ -73,9 +74,16 @@ class Session:
         self.copy = self.work / "files"
         self.logs = self.work / "logs"
         self.logs.mkdir()
+        # Every process of the submission runs in this sandbox (grader/sandbox.py): its HOME
+        # and TMPDIR are in the grading folder, and cleanup() sweeps its uid.
+        self.sandbox = sandbox.Sandbox(self.work)
+        sandbox.use(self.sandbox)
         self.outputs = PartitionFiles(self.copy)
         self.programs = Programs(self.copy, self.logs)
+        self.programs.sandbox = self.sandbox
         self.notes = []             # how the grading copy differs from the submission
+        if not self.sandbox.active:
+            self.note([sandbox.NOT_SANDBOXED])
         self.admin = None
         self.producer = None
         self.producer_error = None  # why the session's producer could not be (re)started
@@ -84,6 +92,7 @@ class Session:
         self.records_id = None
         self.resources = contextlib.ExitStack()  # the broker we started, stopped at cleanup
         self.setup_error = None
+        self.setup_refused = False  # the submission itself was refused (too large), not the broker
         self.topics_before = {}     # {topic: id} when the session began
         self.container = None
         self.image = None           # the image the grader built (and removes)
@@ -99,6 +108,11 @@ class Session:
                 self.start_native_broker()
             self.admin = self.connect_admin()
             self.topics_before = self.topic_ids()
+        except SubmissionTooLarge as err:
+            # Refused before any program runs: the sentence alone, for every broker check.
+            print(f"\nsetup failed: {err}\n", file=sys.stderr, flush=True)
+            self.setup_error = str(err)
+            self.setup_refused = True
         except Exception as err:  # noqa: BLE001  (reported for every check that needed it)
             text = str(err) or err.__class__.__name__
             # The whole story once (a failed build's step and error lines, a dead container's
@@ -152,8 +166,10 @@ class Session:
         bootstrap = p7check.bootstrap()
         host, _, port = bootstrap.split(",")[0].rpartition(":")
         self.programs.python = self.python()
+        self.sandbox.require_runs(self.programs.python)
         self.note(prepare(self.files, self.copy, folder=self.copy, broker_port=int(port),
                           python=self.programs.python, pace=ASSIGNMENT_PACE[self.version]))
+        self.sandbox.own(self.copy)  # what prepare() wrote after the probe is the uid's too
         if host not in ("localhost", "127.0.0.1"):
             return  # somebody else's broker: use it as it is
         print(f"broker: the launcher's broker on {bootstrap}", flush=True)
@@ -220,6 +236,12 @@ class Session:
         if self.reader is not None:
             self.reader.stop()
         self.programs.kill_all()
+        # Also what left the programs' process groups (setsid, a double fork) and what the
+        # grader's probes left behind: every process of the sandbox's uid.
+        left = self.sandbox.sweep()
+        if left:
+            print(f"cleanup: processes {left} of the sandbox's uid {self.sandbox.uid} were "
+                  "still there after SIGKILL", file=sys.stderr)
         if self.admin is not None:
             self.admin.close()
         if self.container is not None:
@@ -448,12 +470,15 @@ def report_field_numbers(files, python):
     generated = sorted(files.glob("*_pb2.py"))
     if not generated:
         return {}
+    # Imported in the sandbox (grader/sandbox.py), from a copy of its own.
+    box = sandbox.current()
     try:
-        done = subprocess.run([str(python), "-B", "-c", FIELD_NUMBERS.format(
-            module=generated[0].stem), str(files)], capture_output=True, text=True, timeout=60,
-            cwd=tempfile.gettempdir())
+        with box.scratch(generated[:1]) as scratch:
+            done = box.run([str(python), "-B", "-c", FIELD_NUMBERS.format(
+                module=generated[0].stem), str(scratch)], cwd=scratch, timeout=60,
+                python=python)
         numbers = json.loads(done.stdout.strip().splitlines()[-1])
-    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError):
+    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError, sandbox.SandboxError):
         return {}
     ok = isinstance(numbers, dict) and all(isinstance(numbers.get(name), int)
                                            for name in ("date", "degrees"))

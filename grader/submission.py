@@ -20,12 +20,16 @@ can differ from the submission, each said in the report (notes), none touching w
   get_next_weather(delay_sec=...) and honours both.
 """
 
+import errno
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
+
+from . import sandbox
 
 PRISTINE_WEATHER = Path(__file__).with_name("pristine_weather.py")
 
@@ -63,10 +67,142 @@ def delay_environment():
     return {name: DELAY_SEC for name in DELAY_VARIABLES}
 
 
-def copy_sources(files, copy):
+# The copy's limit, in apparent size (st_size: a sparse file counts at its full length), added
+# up as the files are copied: past it copying stops before the file that would cross it is
+# written, and the submission is not graded. The assignment's files are a few hundred KB.
+COPY_LIMIT = 200 * 1000 * 1000
+# At most this many sentences about what was not copied; the rest are counted in one more.
+MAX_REFUSALS = 10
+SHOWN_CHARS = 120           # of a name or a link's target in a sentence
+
+
+class SubmissionTooLarge(Exception):
+    """files/ holds more than COPY_LIMIT: the sentence says so; nothing of it is graded."""
+
+
+def _shown(text):
+    """`text` fit for a one-line sentence: unprintable characters as ?, clipped."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def _within(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def inside(files, path):
+    """True when `path` (in the submitted folder `files`) is a regular file that is, or whose
+    links lead to, a file within `files`: what the checks may read. A link out of the
+    submission, a dangling link or a loop, a FIFO, socket or device are False, so that reading
+    the submission never reads a host file nor blocks on a pipe."""
+    try:
+        real = os.path.realpath(path)
+        return _within(real, os.path.realpath(files)) and stat.S_ISREG(os.stat(real).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _link_refusal(link, name, root):
+    """Why the link `link` (shown as `name`) is not copied, or None when it points within the
+    real folder `root` at a file or at a folder that does not hold it."""
+    target = _shown(os.readlink(link))
+    try:
+        mode = os.stat(link).st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f"{name} -> {target} is a loop of links: not copied"
+        return f"{name} -> {target} points at nothing: not copied"
+    real = os.path.realpath(link)
+    if not _within(real, root):
+        return f"{name} -> {target} points outside the submission: not copied"
+    if stat.S_ISDIR(mode):
+        if _within(os.path.realpath(os.path.dirname(link)), real):
+            return f"{name} -> {target} points at a folder that holds it, a loop: not copied"
+        return None
+    if not stat.S_ISREG(mode):
+        return f"{name} -> {target} points at neither a file nor a folder: not copied"
+    return None
+
+
+def _special(mode):
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "neither a file, a folder nor a link"
+
+
+def copy_sources(files, copy, limit=COPY_LIMIT):
+    """Copy the submitted folder `files` to `copy`, leaving out OUTPUT_PATTERNS (matched on the
+    base name at any depth, as shutil.ignore_patterns does). Returns the notes for the report.
+
+    Nothing is followed: a link whose target, resolved, is a file or a folder within `files`
+    (and not a folder that holds the link) is copied as a link, relative, to the same place in
+    the copy; any other link (out of the submission, dangling, a loop), FIFO, socket or device
+    is left out with a sentence. Raises SubmissionTooLarge, copying no further, before the file
+    that would take the copy past `limit` bytes of apparent size."""
     if copy.exists():
         shutil.rmtree(copy)
-    shutil.copytree(files, copy, ignore=shutil.ignore_patterns(*OUTPUT_PATTERNS))
+    root = os.path.realpath(files)
+    ignored = shutil.ignore_patterns(*OUTPUT_PATTERNS)
+    refusals, total, folders = [], 0, []
+    pending = [""]                      # folders to copy, relative to root; never a link
+    while pending:
+        relative = pending.pop()
+        source, target = os.path.join(root, relative), os.path.join(copy, relative)
+        os.makedirs(target, exist_ok=True)
+        folders.append((source, target))
+        try:
+            with os.scandir(source) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as err:
+            refusals.append(f"{_shown('files/' + relative)} cannot be read "
+                            f"({_shown(err.strerror or str(err))}): not copied")
+            continue
+        skip = ignored(source, [entry.name for entry in entries])
+        for entry in entries:
+            if entry.name in skip:
+                continue
+            inner = os.path.join(relative, entry.name)
+            name = _shown(f"files/{inner}")
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):
+                    refusal = _link_refusal(entry.path, name, root)
+                    if refusal is None:
+                        points_at = os.path.relpath(os.path.realpath(entry.path),
+                                                    os.path.realpath(source))
+                        os.symlink(points_at, os.path.join(target, entry.name))
+                elif stat.S_ISDIR(mode):
+                    pending.append(inner)
+                    refusal = None
+                elif stat.S_ISREG(mode):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    if total + size > limit:
+                        raise SubmissionTooLarge(
+                            f"files/ holds more than {limit // 1_000_000} MB: {name} "
+                            f"({size / 1e6:.0f} MB as listed, a sparse file counted at full "
+                            f"size) takes the copy past it, so the submission is not graded")
+                    total += size
+                    shutil.copy2(entry.path, os.path.join(target, entry.name),
+                                 follow_symlinks=False)
+                    refusal = None
+                else:
+                    refusal = f"{name} is {_special(mode)}, not a file: not copied"
+            except OSError as err:
+                why = _shown(err.strerror or str(err))
+                refusal = f"{name} cannot be read ({why}): not copied"
+            if refusal is not None:
+                refusals.append(refusal)
+    # Folders' modes and times last: a read-only folder must first receive its files.
+    for source, target in reversed(folders):
+        shutil.copystat(source, target, follow_symlinks=False)
+    if len(refusals) > MAX_REFUSALS:
+        more = len(refusals) - MAX_REFUSALS + 1
+        refusals[MAX_REFUSALS - 1:] = [f"{more} more links or special files are not copied"]
+    return refusals
 
 
 def rewrite_sources(copy, folder=None, broker_port=None):
@@ -104,11 +240,13 @@ def rewrite_sources(copy, folder=None, broker_port=None):
 def weather_pace(copy, python=sys.executable, pace=ASSIGNMENT_DELAY_SEC):
     """Seconds per reading of the copy's weather.py at delay_sec=`pace` (the assignment's) with
     the grader's pace asked for; None when it cannot be run, with the reason."""
-    env = dict(os.environ, **delay_environment())
     probe = PROBE.format(pace=pace, readings=PROBE_READINGS)
+    # In the sandbox (grader/sandbox.py): weather.py is the submission's code, run at import.
+    box = sandbox.current()
+    box.own(copy)
     try:
-        done = subprocess.run([str(python), "-B", "-c", probe], cwd=copy, env=env,
-                              capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+        done = box.run([str(python), "-B", "-c", probe], cwd=copy, env=delay_environment(),
+                       timeout=PROBE_TIMEOUT, python=python)
     except subprocess.TimeoutExpired:
         return None, f"{PROBE_READINGS} readings took longer than {PROBE_TIMEOUT} s"
     if done.returncode != 0:
@@ -143,7 +281,8 @@ def settle_weather(copy, python=sys.executable, assignment_pace=ASSIGNMENT_DELAY
 
 def prepare(files, copy, folder=None, broker_port=None, python=sys.executable,
             pace=ASSIGNMENT_DELAY_SEC):
-    """The grading copy: sources copied, rewritten as said above, weather.py settled (probed
-    with `python` at the version's `pace`). Returns the notes for the report."""
-    copy_sources(files, copy)
-    return settle_weather(copy, python, pace) + rewrite_sources(copy, folder, broker_port)
+    """The grading copy: sources copied (copy_sources: no link followed, SubmissionTooLarge past
+    COPY_LIMIT), rewritten as said above, weather.py settled (probed with `python` at the
+    version's `pace`). Returns the notes for the report."""
+    notes = copy_sources(files, copy)
+    return notes + settle_weather(copy, python, pace) + rewrite_sources(copy, folder, broker_port)

@@ -12,6 +12,8 @@ course handed out. The report names the version and the evidence.
 
 import re
 
+from .submission import inside
+
 AUTO = "auto"
 DRAFT_PLOTS = ("yearly_trends.png", "yearly_trend.png")
 FINAL_PLOT = "month.svg"
@@ -23,7 +25,7 @@ ROUND_WORDS = re.compile(r"max_iterations|\bThread\(|\bProcess\(|multiprocessing
 def _sources(files):
     texts = {}
     for path in sorted(files.glob("*.py")):
-        if path.name.endswith("_pb2.py") or not path.is_file() or path.is_symlink():
+        if path.name.endswith("_pb2.py") or not inside(files, path):  # no host file read
             continue
         try:
             texts[path.name] = path.read_text(errors="replace")[:1_000_000]
@@ -36,9 +38,9 @@ def detect(files):
     """("draft" or "final", the evidence in a sentence) for the files folder `files`."""
     sources = _sources(files)
     final, draft = [], []
-    if (files / FINAL_PLOT).is_file():
+    if inside(files, files / FINAL_PLOT):
         final.append(f"a committed {FINAL_PLOT}")
-    committed = [name for name in DRAFT_PLOTS if (files / name).is_file()]
+    committed = [name for name in DRAFT_PLOTS if inside(files, files / name)]
     if committed:
         draft.append(f"a committed {committed[0]}")
     writes_final = sorted(name for name, text in sources.items() if FINAL_PLOT in text)

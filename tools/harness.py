@@ -89,12 +89,15 @@ class Program:
     """A python script running as a real process, its output captured in log files.
 
     log_name: the log files' stem (default: unique per start, so restarts keep their logs).
-    python: the interpreter that runs the script (default: this one, sys.executable)."""
+    python: the interpreter that runs the script (default: this one, sys.executable).
+    sandbox: a grader.sandbox.Sandbox to run it in (its uid, limits and environment: `env`
+    is then only what is passed on besides its fixed part)."""
 
     def __init__(self, script, args=(), log_dir=".", env=None, cwd=None, log_name=None,
-                 python=None):
+                 python=None, sandbox=None):
         self._name_logs(Path(script).name, args, log_dir, log_name)
-        self._launch([str(python or sys.executable), str(script), *self.args], env=env, cwd=cwd)
+        self._launch([str(python or sys.executable), str(script), *self.args], env=env, cwd=cwd,
+                     sandbox=sandbox)
 
     def _name_logs(self, name, args, log_dir, log_name=None):
         self.name = name
@@ -104,13 +107,16 @@ class Program:
         self.stderr_path = Path(log_dir) / f"{stem}.err"
         self.process = None
 
-    def _launch(self, argv, env=None, cwd=None):
+    def _launch(self, argv, env=None, cwd=None, sandbox=None):
+        # A session of its own: a terminal's Ctrl-C reaches only whoever started it, and a
+        # kill can reach every process it forks (consumer.py's workers).
+        kwargs = {"env": env, "start_new_session": True}
+        if sandbox is not None:  # the same pid: the sandbox's bootstrap execs the program
+            kwargs = sandbox.popen_kwargs(sandbox.environment(env, python=argv[0]))
+            argv = sandbox.argv(argv)
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            # A session of its own: a terminal's Ctrl-C reaches only whoever started it, and a
-            # kill can reach every process it forks (consumer.py's workers).
             self.process = subprocess.Popen(argv, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-                                            start_new_session=True)
+                                            stdin=subprocess.DEVNULL, cwd=cwd, **kwargs)
 
     @property
     def pid(self):
