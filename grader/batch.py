@@ -148,7 +148,9 @@ def grade_one(name, files, out, args, timeout, stop):
     json_path.unlink(missing_ok=True)
     own_tmp = Path(tempfile.mkdtemp(prefix=f"p7-batch-{harness.unique_suffix()}-"))
     run_id = harness.unique_suffix()
-    env = dict(os.environ, TMPDIR=str(own_tmp), P7_AUTOGRADE_RUN_ID=run_id)
+    # The child grades in the batch's own sandbox slot, which the batch's sweep then ends.
+    env = dict(os.environ, TMPDIR=str(own_tmp), P7_AUTOGRADE_RUN_ID=run_id,
+               **{sandbox.SLOT_VARIABLE: str(sandbox.slot())})
     started = time.monotonic()
     stopped, interrupted = "", False
     with open(log_path, "w") as log:

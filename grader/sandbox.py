@@ -2,7 +2,7 @@
 scripts over its code (the pace probe, the report_pb2 field checks, protoc).
 
 When the grader runs as root, each process runs as a dedicated unprivileged uid and gid (64000 +
-the slot; P7_SANDBOX_SLOT gives parallel graders different slots) with no supplementary groups
+the slot: P7_SANDBOX_SLOT, or the first one no other grader holds) with no supplementary groups
 and no passwd entry. It therefore cannot signal the grader, ptrace it or read its environment,
 cannot write the grader's root-owned files or read root's home, and sweep() can find every
 process it left behind by that uid alone, wherever it moved (another process group, session or
@@ -31,6 +31,7 @@ permission only, never listing or reading; the grader says so on stderr when it 
 """
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -43,6 +44,7 @@ from pathlib import Path
 
 BASE_ID = 64000
 SLOT_VARIABLE = "P7_SANDBOX_SLOT"
+SLOT_LOCKS = Path("/tmp/p7-sandbox-slots")     # a lock file a slot: held by the grader using it
 MAX_SLOT = 999
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 MiB = 1024 * 1024
@@ -89,12 +91,41 @@ def active():
 
 
 def slot():
-    """The slot of this grader: P7_SANDBOX_SLOT, 0 when unset."""
-    text = os.environ.get(SLOT_VARIABLE, "0").strip() or "0"
-    if not text.isdigit() or int(text) > MAX_SLOT:
-        raise SandboxError(f"{SLOT_VARIABLE} must be a whole number from 0 to {MAX_SLOT}, "
-                           f"not {text!r}.")
-    return int(text)
+    """The slot of this grader: P7_SANDBOX_SLOT when set (a batch gives its child grader its
+    own), else the first slot no other grader on this machine holds, claimed for the life of
+    this process: two graders at once never share a uid, so neither sweeps the other's
+    programs."""
+    text = os.environ.get(SLOT_VARIABLE, "").strip()
+    if text:
+        if not text.isdigit() or int(text) > MAX_SLOT:
+            raise SandboxError(f"{SLOT_VARIABLE} must be a whole number from 0 to {MAX_SLOT}, "
+                               f"not {text!r}.")
+        return int(text)
+    global _claimed
+    if _claimed is None:
+        _claimed = _claim_slot()
+    return _claimed[0]
+
+
+_claimed = None     # (slot, the open lock file that holds it) of this process
+
+
+def _claim_slot():
+    """(slot, fd): the first slot whose lock file this process could lock. Without root there
+    is no uid to share (the programs run as this user): slot 0, nothing claimed."""
+    if not active():
+        return 0, None
+    SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for number in range(MAX_SLOT + 1):
+        fd = os.open(SLOT_LOCKS / f"slot-{number}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return number, fd
+    raise SandboxError(f"all {MAX_SLOT + 1} sandbox slots are held by other graders "
+                       f"({SLOT_LOCKS}).")
 
 
 def slot_id(number=None):

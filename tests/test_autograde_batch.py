@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +29,16 @@ PLAIN = mutants.PLAIN / "files"
 GRADE_TIMEOUT = 600  # autograde has its own deadlines; this only keeps a broken one from hanging
 SIX = "6. consumer.py 0 2: partitions 0 and 2, new files at offset 0"
 ONE = "1. files: programs and sample outputs"  # the draft's, which the corpus's plain/ is
+
+@pytest.fixture
+def escape_dir():
+    """A folder the submission's programs may write to (they run as the sandbox's uid, which
+    cannot reach pytest's root-only folders): where the escaped worker leaves its pid."""
+    folder = Path(tempfile.mkdtemp(prefix="p7-escaped-", dir="/tmp"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
 
 # An escaped worker: a consumer.py that hangs, with a child in a session of its own (out of
 # the process group the grader kills) that records its pid and sleeps forever.
@@ -102,10 +114,10 @@ def results_csv(klass):
     return rows
 
 
-def test_batch_grades_a_class_and_stops_what_hangs(broker, tmp_path):
+def test_batch_grades_a_class_and_stops_what_hangs(broker, tmp_path, escape_dir):
     klass = tmp_path / "class"
     add_plain(klass, "alice")
-    escaped = tmp_path / "escaped.pid"
+    escaped = escape_dir / "escaped.pid"
     add_hanging(klass, "bob", escaped)
     (klass / "notes").mkdir()  # not a submission
 
@@ -170,10 +182,10 @@ STOPS = [("SIGTERM", 143), ("Ctrl-C", 130)]
 
 
 @pytest.mark.parametrize("how, exit_code", STOPS)
-def test_a_signal_stops_the_batch_cleanly(broker, tmp_path, how, exit_code):
+def test_a_signal_stops_the_batch_cleanly(broker, tmp_path, escape_dir, how, exit_code):
     klass = tmp_path / "class"
     add_plain(klass, "alice")
-    escaped = tmp_path / "escaped.pid"
+    escaped = escape_dir / "escaped.pid"
     add_hanging(klass, "bob", escaped)
     add_plain(klass, "carol")
     env, tmp = batch_env(broker, tmp_path)
@@ -252,10 +264,11 @@ def test_keep_keeps_each_submissions_grading_folder(broker, tmp_path):
 @pytest.mark.chaos  # a broker of its own, started by the batch
 @pytest.mark.parametrize("how, exit_code", STOPS)
 @pytest.mark.parametrize("moment", ["the broker's start", "grading"])
-def test_a_stopped_batch_stops_the_broker_it_started(tmp_path, moment, how, exit_code):
+def test_a_stopped_batch_stops_the_broker_it_started(tmp_path, escape_dir, moment, how,
+                                                    exit_code):
     klass = tmp_path / "class"
     add_plain(klass, "alice")
-    escaped = tmp_path / "escaped.pid"
+    escaped = escape_dir / "escaped.pid"
     add_hanging(klass, "bob", escaped)
     port = harness.free_port_run(2)  # the broker's port and its controller's
     state = tmp_path / "state"
