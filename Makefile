@@ -89,13 +89,14 @@ cluster-run: venv cluster
 
 # The test tiers are pytest markers (pytest.ini; tests/conftest.py gives every test in tests/unit
 # the unit marker and refuses a test elsewhere that has no tier).
-# make test: the unit and broker tiers, in three processes, each with a session broker of its
-# own (tests/conftest.py); the grader's full runs are among them (tests/test_autograde.py). Many
-# broker tests mostly wait (for a timeout, a restart, a grader's rounds), so a third process
-# overlaps those waits even on two cores. A process that runs out of tests takes half of
-# another's queue (worksteal), so the many quick unit tests fill in around the long ones.
+# make test: the unit and broker tiers, in four processes, each with a session broker of its
+# own (tests/conftest.py); the grader's runs of both versions' corpus are among them
+# (tests/test_autograde*.py). Many broker tests mostly wait (for a timeout, a restart, a
+# grader's checks), so processes beyond the two cores overlap those waits. A process that runs
+# out of tests takes half of another's queue (worksteal), so the many quick unit tests fill in
+# around the long ones.
 test: venv chromium
-	$(PY) -m pytest -q -n 3 --dist worksteal -m "not chaos" tests
+	$(PY) -m pytest -q -n 4 --dist worksteal -m "not chaos" tests
 
 # The chaos tier: brokers and clusters of the tests' own, started, killed -9 and fetched (the
 # three-node cluster's failover, outages under load, the launcher's brokers and Maven fetch).
