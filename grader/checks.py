@@ -8,12 +8,13 @@ import datetime
 import json
 import math
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tools import p7check
-from tools.harness import PROGRAM_TIMEOUT
+from tools import harness, p7check
+from tools.harness import PROGRAM_TIMEOUT, DockerError
 from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC
 
 from tools.partition_files import ConcurrentReader, read_json
@@ -126,9 +127,16 @@ PROTO_FIELDS = "import sys; sys.path.insert(0, sys.argv[1]); import {module} as 
 WANTED_FIELDS = "[('date', 9), ('degrees', 1)]"
 
 
-def report_fields(folder, module, python=sys.executable):
+def report_fields(folder, module, python=sys.executable, container=None):
     """(whether it loads, its Report's sorted (name, type) or the error's last line) of
-    `folder`/`module`.py, imported in the sandbox (grader/sandbox.py) from a copy of its own."""
+    `folder`/`module`.py, imported in the sandbox (grader/sandbox.py) from a copy of its own;
+    with `container` (Docker modes), in there as nobody, from a copy in its /tmp."""
+    if container is not None:
+        source = Path(folder) / f"{module}.py"
+        done = _in_container(container, ["python3", "-B", "-c", PROTO_FIELDS.format(
+            module=module), "."], {source.name: source.read_bytes()}, 60)
+        lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+        return done.returncode == 0, lines[-1] if lines else ""
     box = sandbox.current()
     with box.scratch([Path(folder) / f"{module}.py"]) as scratch:
         done = box.run([str(python), "-B", "-c", PROTO_FIELDS.format(module=module),
@@ -137,10 +145,63 @@ def report_fields(folder, module, python=sys.executable):
     return done.returncode == 0, lines[-1] if lines else ""
 
 
+def _in_container(container, argv, sources, timeout):
+    """Container.run_as nobody over copies of `sources` ({name: bytes}); CheckFailed when it
+    takes longer than `timeout` or the container is gone."""
+    try:
+        return container.run_as(harness.NOBODY, argv, timeout=timeout, sources=sources)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"`{' '.join(argv[:4])}` took longer than {timeout} s in the "
+                          "container") from None
+    except DockerError as err:
+        raise CheckFailed(str(err)) from None
+
+
+NO_PROTOC = "No module named grpc_tools"
+
+
+def proto_in_container(s, container):
+    """Check 2 in Docker modes: protoc and the field listings run in the submission's
+    container, as nobody, never on this machine."""
+    protos = {path.name: path.read_bytes() for path in sorted(s.files.glob("*.proto"))
+              if inside(s.files, path)}
+    out = "p7-protoc-out"
+    # protoc writes into a folder of its own, whose report_pb2.py the listing then imports.
+    compile_and_list = (
+        "import os, subprocess, sys\n"
+        f"os.mkdir({out!r})\n"
+        "done = subprocess.run([sys.executable, '-m', 'grpc_tools.protoc', '-I.', "
+        f"'--python_out={out}', 'report.proto'], capture_output=True, text=True)\n"
+        "sys.stdout.write(done.stdout); sys.stderr.write(done.stderr)\n"
+        "if done.returncode: sys.exit(100 + min(done.returncode, 100))\n"
+        f"sys.argv[1:] = [{out!r}]\n"
+        + "exec(" + repr(PROTO_FIELDS.format(module="report_pb2")) + ")\n")
+    done = _in_container(container, ["python3", "-B", "-c", compile_and_list], protos, 120)
+    if done.returncode >= 100 or NO_PROTOC in done.stderr:
+        require(NO_PROTOC not in done.stderr,
+                "the container has no grpc_tools (`python3 -m grpc_tools.protoc` fails there "
+                "with No module named grpc_tools), so report.proto cannot be compiled in it")
+        require(False, "report.proto does not compile: "
+                + " | ".join(done.stderr.strip().splitlines()[-2:]))
+    lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+    ok, fields = done.returncode == 0, lines[-1] if lines else ""
+    require(ok, f"report.proto has no message Report ({fields})")
+    require(fields == WANTED_FIELDS, "report.proto's Report must have `string date` and `double "
+                                     f"degrees`; it has {fields} (name, type number)")
+    generated = sorted(path for path in s.files.glob("*_pb2.py") if inside(s.files, path))
+    require(generated, "there is no report_pb2.py: build it from report.proto with "
+                       "grpc_tools.protoc")
+    return generated, report_fields(s.files, generated[0].stem, container=container)
+
+
 @check(2, "report.proto: Report with date and degrees", 5, needs_broker=False)
 def proto(s):
     # Neither report.proto nor the report_pb2.py loaded below is a link out of the submission.
     require(inside(s.files, s.files / "report.proto"), "files/report.proto is missing")
+    container = s.container_for_checks()   # Docker modes: the submission's container
+    if container is not None:
+        generated, (ok, found) = proto_in_container(s, container)
+        return _judge_generated(generated, ok, found)
     python = s.python_for_checks()   # the course's grpcio-tools and protobuf, natively
     # protoc in the sandbox, over a copy of the submission's .proto files, writing there too.
     box = sandbox.current()
@@ -158,6 +219,11 @@ def proto(s):
     require(generated, "there is no report_pb2.py: build it from report.proto with "
                        "grpc_tools.protoc")
     ok, found = report_fields(s.files, generated[0].stem, python)
+    return _judge_generated(generated, ok, found)
+
+
+def _judge_generated(generated, ok, found):
+    """Check 2's verdict on the submission's own *_pb2.py, listed as (ok, found)."""
     if not ok and ("version" in found.lower() or "descriptors cannot" in found.lower()):
         return True, (f"{generated[0].name} was made by another protobuf version than this "
                       f"grader's ({found}); report.proto is right")

@@ -41,7 +41,11 @@ class Programs:
 
     def start(self, name, *args):
         if self.container is not None:
-            program = self.container.program(name, args, self.logs, env=delay_environment())
+            # As nobody, never as the container's root; HOME a folder it can write (matplotlib's
+            # cache): nobody's own, /nonexistent, is none.
+            program = self.container.program(name, args, self.logs,
+                                             env={**delay_environment(), "HOME": "/tmp"},
+                                             user=harness.NOBODY)
         else:
             # Only what the grader passes on purpose: the sandbox adds its fixed part
             # (grader/sandbox.py), never the grader's own environment.

@@ -27,8 +27,10 @@ from . import course_env, sandbox
 
 from .programs import Programs, wait_for
 from .registry import CheckFailed, require
-from .submission import (OUTPUT_PATTERNS, SubmissionTooLarge,  # noqa: F401  (OUTPUT_PATTERNS:
-                         prepare)                              # dockertests)
+# OUTPUT_PATTERNS: for the dockertests.
+from .submission import (OUTPUT_PATTERNS, SubmissionTooLarge,  # noqa: F401
+                         copy_sources, inside, open_to_container_user, prepare,
+                         rewrite_sources, settle_weather)
 
 TOPIC_TIMEOUT = 60
 CATCH_UP_TIMEOUT = 90       # for a wait that sees no progress at all
@@ -82,7 +84,7 @@ class Session:
         self.programs = Programs(self.copy, self.logs)
         self.programs.sandbox = self.sandbox
         self.notes = []             # how the grading copy differs from the submission
-        if not self.sandbox.active:
+        if not self.sandbox.active and not self.docker:  # a container is a sandbox of its own
             self.note([sandbox.NOT_SANDBOXED])
         self.admin = None
         self.producer = None
@@ -193,12 +195,17 @@ class Session:
             image = self.image = f"{DOCKER_NAME_PREFIX}:{suffix}"
             print(f"docker: building image {image} from {self.submission}", flush=True)
             harness.build_image(self.submission, image)
+        # The copy first (copied, rewritten for the port, made the container user's), then the
+        # container with it mounted, then weather.py probed in there: the submission's code
+        # never runs on this machine (the copy is the mount: a replaced weather.py is seen).
         for attempt in range(1, DOCKER_RUN_ATTEMPTS + 1):
             port = harness.free_port()
-            notes = prepare(self.files, self.copy, folder=None, broker_port=port,
-                            pace=ASSIGNMENT_PACE[self.version])
+            copied = copy_sources(self.files, self.copy)
+            rewritten = rewrite_sources(self.copy, None, port)
+            open_to_container_user(self.copy)
             container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-{attempt}",
-                                          image, self.copy, broker_port=port, host_port=port)
+                                          image, self.copy, broker_port=port, host_port=port,
+                                          hardened=True)
             try:
                 self.container = container.run()
                 break
@@ -206,7 +213,10 @@ class Session:
                 container.remove()
                 if "already allocated" not in str(err) or attempt == DOCKER_RUN_ATTEMPTS:
                     raise
-        self.note(notes)
+        settled = settle_weather(self.copy, assignment_pace=ASSIGNMENT_PACE[self.version],
+                                 container=self.container)
+        open_to_container_user(self.copy)
+        self.note(copied + settled + rewritten)
         self.programs.container = self.container
         os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # p7check reads it too
         print(f"docker: container {self.container.name}, broker published on "
@@ -359,12 +369,30 @@ class Session:
         by name from its report_pb2 (in the course environment, in a process of its own); None
         when that cannot be loaded (p7check then tells the fields apart by their wire types)."""
         if self._report_numbers is None:
-            self._report_numbers = report_field_numbers(self.files, self.python_for_checks())
+            if self.docker:
+                self._report_numbers = (report_field_numbers_in(self.files, self.container)
+                                        if self.container is not None else {})
+            else:
+                self._report_numbers = report_field_numbers(self.files, self.python_for_checks())
         return self._report_numbers or None
 
     def python_for_checks(self):
-        """The interpreter for the grader's small scripts over the submission's code."""
+        """The interpreter for the grader's small scripts over the submission's code, natively
+        (in Docker modes they run in the container: container_for_checks())."""
         return self.python() if not self.docker else sys.executable
+
+    def container_for_checks(self):
+        """In Docker modes, the running container the grader's scripts over the submission's
+        code run in (set up now when no check brought it up yet); CheckFailed when there is
+        none. None natively."""
+        if not self.docker:
+            return None
+        if self.container is None and self.setup_error is None:
+            self.setup()
+        if self.container is None or self.setup_error:
+            prefix = "not graded" if self.setup_refused else "no container"
+            raise CheckFailed(f"{prefix}: {self.setup_error}")
+        return self.container
 
     def decode(self, record):
         """(key, date, degrees) of a record, through the submission's own field numbers."""
@@ -462,6 +490,24 @@ FIELD_NUMBERS = ("import json, sys; sys.path.insert(0, sys.argv[1]); import {mod
                  "fields = m.Report.DESCRIPTOR.fields_by_name; "
                  "print(json.dumps({{name: fields[name].number for name in ('date', "
                  "'degrees')}}))")
+
+
+def report_field_numbers_in(files, container):
+    """report_field_numbers() in the submission's container, as nobody, from a copy of the
+    *_pb2.py in the container's /tmp."""
+    generated = sorted(path for path in files.glob("*_pb2.py") if inside(files, path))
+    if not generated:
+        return {}
+    try:
+        done = container.run_as(harness.NOBODY, ["python3", "-B", "-c", FIELD_NUMBERS.format(
+            module=generated[0].stem), "."], timeout=60,
+            sources={generated[0].name: generated[0].read_bytes()})
+        numbers = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError, DockerError):
+        return {}
+    ok = isinstance(numbers, dict) and all(isinstance(numbers.get(name), int)
+                                           for name in ("date", "degrees"))
+    return numbers if ok else {}
 
 
 def report_field_numbers(files, python):

@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.harness import NOBODY, NOBODY_ID, DockerError
+
 from . import sandbox
 
 PRISTINE_WEATHER = Path(__file__).with_name("pristine_weather.py")
@@ -249,6 +251,24 @@ def weather_pace(copy, python=sys.executable, pace=ASSIGNMENT_DELAY_SEC):
                        timeout=PROBE_TIMEOUT, python=python)
     except subprocess.TimeoutExpired:
         return None, f"{PROBE_READINGS} readings took longer than {PROBE_TIMEOUT} s"
+    return _probed_pace(done)
+
+
+def container_weather_pace(container, pace=ASSIGNMENT_DELAY_SEC):
+    """weather_pace() inside the submission's container (--docker, --image): the probe runs
+    there as nobody, in /files (the grading copy, mounted), never on this machine."""
+    probe = PROBE.format(pace=pace, readings=PROBE_READINGS)
+    try:
+        done = container.run_as(NOBODY, ["python3", "-B", "-c", probe], timeout=PROBE_TIMEOUT,
+                                workdir="/files", env=delay_environment())
+    except subprocess.TimeoutExpired:
+        return None, f"{PROBE_READINGS} readings took longer than {PROBE_TIMEOUT} s"
+    except DockerError as err:
+        return None, str(err).splitlines()[0]
+    return _probed_pace(done)
+
+
+def _probed_pace(done):
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         return None, lines[-1] if lines else f"it exited with {done.returncode}"
@@ -258,15 +278,20 @@ def weather_pace(copy, python=sys.executable, pace=ASSIGNMENT_DELAY_SEC):
         return None, f"it printed {done.stdout.strip()[:80]!r}"
 
 
-def settle_weather(copy, python=sys.executable, assignment_pace=ASSIGNMENT_DELAY_SEC):
+def settle_weather(copy, python=sys.executable, assignment_pace=ASSIGNMENT_DELAY_SEC,
+                   container=None):
     """Keep the copy's weather.py when it honours the grader's pace, else put the pristine one
-    in its place. Returns the notes for the report."""
+    in its place. Returns the notes for the report. With `container` (the one the copy is
+    mounted in) the probe runs in there instead of in this machine's sandbox."""
     weather = copy / "weather.py"
     if not weather.is_file():
         shutil.copy(PRISTINE_WEATHER, weather)
         return ["there is no files/weather.py: graded with the grader's own (the provided "
                 "file's get_next_weather(delay_sec=...))"]
-    pace, why = weather_pace(copy, python, assignment_pace)
+    if container is not None:
+        pace, why = container_weather_pace(container, assignment_pace)
+    else:
+        pace, why = weather_pace(copy, python, assignment_pace)
     if pace is not None and pace < SLOW_READING_SEC:
         return []
     shutil.copy(PRISTINE_WEATHER, weather)
@@ -286,3 +311,21 @@ def prepare(files, copy, folder=None, broker_port=None, python=sys.executable,
     version's `pace`). Returns the notes for the report."""
     notes = copy_sources(files, copy)
     return notes + settle_weather(copy, python, pace) + rewrite_sources(copy, folder, broker_port)
+
+
+def open_to_container_user(copy, uid=NOBODY_ID):
+    """Make the grading copy (the container's /files) writable by the user the programs run as
+    in the container: owned by it when the grader is root, else open to everyone (a+rwX)."""
+    root = os.geteuid() == 0
+    for folder, dirs, names in os.walk(copy):
+        paths = [folder] + [os.path.join(folder, name) for name in dirs + names]
+        for path in paths:
+            try:
+                if root:
+                    os.lchown(path, uid, uid)
+                elif not os.path.islink(path):
+                    mode = os.stat(path).st_mode
+                    executable = stat.S_ISDIR(mode) or mode & 0o111
+                    os.chmod(path, stat.S_IMODE(mode) | 0o666 | (0o111 if executable else 0))
+            except OSError:
+                pass

@@ -21,7 +21,9 @@ project's packages are there); kafka-python is imported where a function needs i
 """
 
 import atexit
+import base64
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -209,12 +211,17 @@ def stop_all(programs, timeout=STOP_TIMEOUT):
 class DockerProgram(Program):
     """`docker exec CONTAINER python3 /files/NAME ...`, its pid kept in the container."""
 
-    def __init__(self, container, name, args, log_dir, env=None):
+    def __init__(self, container, name, args, log_dir, env=None, user=None):
         self._name_logs(name, args, log_dir)
         self.container = container
+        # user: `docker exec --user` (the grader's "65534:65534", nobody); None: the image's
+        # user (root in the p7 image). kill() and signal() exec their `kill` as the image's user.
+        self.user = user
         self.pid_file = f"/tmp/{Path(log_dir).name}-{self.stdout_path.stem}.pid"
         env_args = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
-        self._launch(["docker", "exec", *env_args, "-e", "PYTHONUNBUFFERED=1", container.name,
+        user_args = [] if user is None else ["--user", user]
+        self._launch(["docker", "exec", *user_args, *env_args, "-e", "PYTHONUNBUFFERED=1",
+                      container.name,
                       "sh", "-c", f'echo $$ > {self.pid_file}; exec python3 "$@"', "sh",
                       f"/files/{name}", *self.args])
 
@@ -637,6 +644,34 @@ def build_failure(output):
     return "\n".join(meaningful[-BUILD_ERROR_LINES:]) or "(docker printed nothing)"
 
 
+# `docker exec --user` of the grader's scripts and the student's programs in its containers.
+NOBODY_ID = 65534
+NOBODY = f"{NOBODY_ID}:{NOBODY_ID}"
+
+# The grader's containers (Container(hardened=True)): no privilege gained by exec (setuid
+# binaries), a bounded number of processes and memory (the broker's JVM takes its 512 MB heap and
+# some more; the programs share the rest), and only the capabilities the broker as root and
+# `docker exec --user` need: KILL (root's kill of the programs of another uid), CHOWN,
+# DAC_OVERRIDE, FOWNER (root writing in folders and files it does not own), SETUID and SETGID
+# (exec switching to the user).
+HARDENED_RUN_FLAGS = ["--security-opt", "no-new-privileges", "--pids-limit", "1024",
+                      "--memory", "4g", "--cap-drop", "ALL", "--cap-add", "KILL",
+                      "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER",
+                      "--cap-add", "SETUID", "--cap-add", "SETGID"]
+
+# Container.run_as with sources: stdin's {name: base64} written into a fresh folder, argv run
+# there (os.execvp: its exit code and output are argv's own).
+UNPACK_AND_RUN = (
+    "import base64, json, os, sys, tempfile\n"
+    "folder = tempfile.mkdtemp(prefix='p7-grader-')\n"
+    "for name, data in json.load(sys.stdin).items():\n"
+    "    with open(os.path.join(folder, os.path.basename(name)), 'wb') as out:\n"
+    "        out.write(base64.b64decode(data))\n"
+    "os.chdir(folder)\n"
+    "sys.stdin.close()\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n")
+
+
 class Container:
     """One container of the p7 image, with the files folder mounted as /files.
 
@@ -646,17 +681,20 @@ class Container:
     the host; also_published: more ports published as themselves (the dashboard's)."""
 
     def __init__(self, name, image, files_dir, broker_port=9092, host_port=None,
-                 also_published=()):
+                 also_published=(), hardened=False):
         self.name = name
         self.image = image
         self.files_dir = files_dir
         self.broker_port = broker_port
         self.host_port = host_port
         self.also_published = also_published
+        self.hardened = hardened
 
     def run(self):
         mount = [] if self.files_dir is None else ["-v", f"{self.files_dir}:/files"]
         args = ["run", "-d", *mount, f"--name={self.name}"]
+        if self.hardened:
+            args += HARDENED_RUN_FLAGS
         if self.host_port is not None:
             args += ["-p", f"{self.host_port}:{self.broker_port}"]
         for port in self.also_published:
@@ -689,8 +727,35 @@ class Container:
     def exec(self, *command, timeout=DOCKER_TIMEOUT):
         return docker("exec", self.name, *command, timeout=timeout)
 
-    def program(self, name, args, log_dir, env=None):
-        return DockerProgram(self, name, args, log_dir, env)
+    def program(self, name, args, log_dir, env=None, user=None):
+        return DockerProgram(self, name, args, log_dir, env, user=user)
+
+    def run_as(self, user, argv, timeout, workdir=None, env=None, sources=None):
+        """`docker exec --user USER` of `argv` (in `workdir`, with `env`): the finished
+        subprocess.CompletedProcess (text). `sources` ({name: bytes}): argv runs instead in a
+        fresh folder of the container's /tmp holding those files (written there as USER, the
+        bytes sent on stdin), its working directory. On a timeout every process of USER in the
+        container is killed (`kill -9 -1` as USER), then subprocess.TimeoutExpired is raised;
+        DockerError when the container does not run."""
+        options = ["--user", user] + (["-w", workdir] if workdir else [])
+        options += [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
+        stdin = None
+        if sources is not None:
+            options.append("-i")
+            argv = ["python3", "-B", "-c", UNPACK_AND_RUN, *argv]
+            stdin = json.dumps({name: base64.b64encode(data).decode()
+                                for name, data in sources.items()})
+        try:
+            done = subprocess.run(["docker", "exec", *options, self.name, *argv], input=stdin,
+                                  capture_output=True, text=True, timeout=timeout,
+                                  stdin=None if stdin is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            subprocess.run(["docker", "exec", "--user", user, self.name, "sh", "-c",
+                            "kill -9 -1"], capture_output=True, timeout=DOCKER_TIMEOUT)
+            raise
+        if done.returncode != 0 and not self.state()[0]:
+            self.require_running()
+        return done
 
     def stop(self):
         docker("stop", self.name, timeout=DOCKER_TIMEOUT + 60)
