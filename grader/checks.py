@@ -185,13 +185,20 @@ def proto_in_container(s, container):
                 + " | ".join(done.stderr.strip().splitlines()[-2:]))
     lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     ok, fields = done.returncode == 0, lines[-1] if lines else ""
+    generated = require_compiled_report(s, ok, fields)
+    return generated, report_fields(s.files, generated[0].stem, container=container)
+
+
+def require_compiled_report(s, ok, fields):
+    """Require the compiled report.proto's Report to be the assignment's, and a *_pb2.py inside
+    the submission; returns the *_pb2.py files."""
     require(ok, f"report.proto has no message Report ({fields})")
     require(fields == WANTED_FIELDS, "report.proto's Report must have `string date` and `double "
                                      f"degrees`; it has {fields} (name, type number)")
     generated = sorted(path for path in s.files.glob("*_pb2.py") if inside(s.files, path))
     require(generated, "there is no report_pb2.py: build it from report.proto with "
                        "grpc_tools.protoc")
-    return generated, report_fields(s.files, generated[0].stem, container=container)
+    return generated
 
 
 @check(2, "report.proto: Report with date and degrees", 5, needs_broker=False)
@@ -212,12 +219,7 @@ def proto(s):
         require(compiled.returncode == 0, "report.proto does not compile: "
                 + " | ".join(compiled.stderr.strip().splitlines()[-2:]))
         ok, fields = report_fields(out, "report_pb2", python)
-    require(ok, f"report.proto has no message Report ({fields})")
-    require(fields == WANTED_FIELDS, "report.proto's Report must have `string date` and `double "
-                                     f"degrees`; it has {fields} (name, type number)")
-    generated = sorted(path for path in s.files.glob("*_pb2.py") if inside(s.files, path))
-    require(generated, "there is no report_pb2.py: build it from report.proto with "
-                       "grpc_tools.protoc")
+    generated = require_compiled_report(s, ok, fields)
     ok, found = report_fields(s.files, generated[0].stem, python)
     return _judge_generated(generated, ok, found)
 
