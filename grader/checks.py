@@ -24,7 +24,7 @@ from .evidence import (calls_to, counted, first_problems, folder_snapshot, is_pn
                        truncation_problem)
 from .programs import require_running, wait_for
 from .registry import SKIPPED, CheckFailed, check, require
-from .session import CATCH_UP_TIMEOUT, FIRST_MESSAGES, TOPIC_TIMEOUT
+from .session import CATCH_UP_TIMEOUT, FIRST_MESSAGES, TOPIC_TIMEOUT, run_over
 from .submission import inside
 
 # In the files folder (the Dockerfile is in the folder above it).
@@ -129,18 +129,15 @@ WANTED_FIELDS = "[('date', 9), ('degrees', 1)]"
 
 def report_fields(folder, module, python=sys.executable, container=None):
     """(whether it loads, its Report's sorted (name, type) or the error's last line) of
-    `folder`/`module`.py, imported in the sandbox (grader/sandbox.py) from a copy of its own;
-    with `container` (Docker modes), in there as nobody, from a copy in its /tmp."""
-    if container is not None:
-        source = Path(folder) / f"{module}.py"
-        done = _in_container(container, ["python3", "-B", "-c", PROTO_FIELDS.format(
-            module=module), "."], {source.name: source.read_bytes()}, 60)
-        lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
-        return done.returncode == 0, lines[-1] if lines else ""
-    box = sandbox.current()
-    with box.scratch([Path(folder) / f"{module}.py"]) as scratch:
-        done = box.run([str(python), "-B", "-c", PROTO_FIELDS.format(module=module),
-                        str(scratch)], cwd=scratch, timeout=60, python=python)
+    `folder`/`module`.py, imported through session.run_over: in the sandbox, or in the
+    container as nobody."""
+    code = PROTO_FIELDS.format(module=module)
+    try:
+        done = run_over(code, Path(folder) / f"{module}.py", python, container)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"importing {module}.py took longer than 60 s") from None
+    except DockerError as err:
+        raise CheckFailed(str(err)) from None
     lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     return done.returncode == 0, lines[-1] if lines else ""
 

@@ -370,7 +370,8 @@ class Session:
         when that cannot be loaded (p7check then tells the fields apart by their wire types)."""
         if self._report_numbers is None:
             if self.docker:
-                self._report_numbers = (report_field_numbers_in(self.files, self.container)
+                self._report_numbers = (report_field_numbers(self.files,
+                                                             container=self.container)
                                         if self.container is not None else {})
             else:
                 self._report_numbers = report_field_numbers(self.files, self.python_for_checks())
@@ -492,39 +493,32 @@ FIELD_NUMBERS = ("import json, sys; sys.path.insert(0, sys.argv[1]); import {mod
                  "'degrees')}}))")
 
 
-def report_field_numbers_in(files, container):
-    """report_field_numbers() in the submission's container, as nobody, from a copy of the
-    *_pb2.py in the container's /tmp."""
+def run_over(code, path, python=None, container=None, timeout=60):
+    """`python -B -c code FOLDER` over a copy of one of the submission's files (`path`), in
+    FOLDER: in `container` (Docker modes) as nobody, in its /tmp; natively in the sandbox
+    (grader/sandbox.py) with `python`. Raises subprocess.TimeoutExpired, DockerError,
+    sandbox.SandboxError or OSError when it cannot be run."""
+    if container is not None:
+        return container.run_as(harness.NOBODY, ["python3", "-B", "-c", code, "."],
+                                timeout=timeout, sources={path.name: path.read_bytes()})
+    box = sandbox.current()
+    with box.scratch([path]) as scratch:
+        return box.run([str(python), "-B", "-c", code, str(scratch)], cwd=scratch,
+                       timeout=timeout, python=python)
+
+
+def report_field_numbers(files, python=None, container=None):
+    """The field numbers of date and degrees in the first *_pb2.py of `files` (imported through
+    run_over); {} when it does not load."""
     generated = sorted(path for path in files.glob("*_pb2.py") if inside(files, path))
     if not generated:
         return {}
     try:
-        done = container.run_as(harness.NOBODY, ["python3", "-B", "-c", FIELD_NUMBERS.format(
-            module=generated[0].stem), "."], timeout=60,
-            sources={generated[0].name: generated[0].read_bytes()})
+        done = run_over(FIELD_NUMBERS.format(module=generated[0].stem), generated[0], python,
+                        container)
         numbers = json.loads(done.stdout.strip().splitlines()[-1])
-    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError, DockerError):
-        return {}
-    ok = isinstance(numbers, dict) and all(isinstance(numbers.get(name), int)
-                                           for name in ("date", "degrees"))
-    return numbers if ok else {}
-
-
-def report_field_numbers(files, python):
-    """The field numbers of date and degrees in the first *_pb2.py of `files`; {} when it does
-    not load."""
-    generated = sorted(files.glob("*_pb2.py"))
-    if not generated:
-        return {}
-    # Imported in the sandbox (grader/sandbox.py), from a copy of its own.
-    box = sandbox.current()
-    try:
-        with box.scratch(generated[:1]) as scratch:
-            done = box.run([str(python), "-B", "-c", FIELD_NUMBERS.format(
-                module=generated[0].stem), str(scratch)], cwd=scratch, timeout=60,
-                python=python)
-        numbers = json.loads(done.stdout.strip().splitlines()[-1])
-    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError, sandbox.SandboxError):
+    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError, DockerError,
+            sandbox.SandboxError):
         return {}
     ok = isinstance(numbers, dict) and all(isinstance(numbers.get(name), int)
                                            for name in ("date", "degrees"))

@@ -18,9 +18,10 @@ The reason words of the mutants follow grader/checks.py's final-version messages
 GUESS is what the message should hold but did not when this corpus was written.
 """
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from .mutants import changed_copy
 
 FINAL = Path(__file__).resolve().parent / "final"
 
@@ -227,12 +228,4 @@ VARIANTS = {
 
 def make(name, destination):
     """A copy of final/ at `destination` with variant `name`'s changes; returns its files/."""
-    shutil.copytree(FINAL, destination, ignore=shutil.ignore_patterns("__pycache__"))
-    files = destination / "files"
-    for file, old, new in VARIANTS[name].changes:
-        path = files / file
-        source = path.read_text()
-        assert source.count(old) == 1, \
-            f"{name}: {old!r} is not once in {file}: update final_variants.py"
-        path.write_text(source.replace(old, new))
-    return files
+    return changed_copy(FINAL, VARIANTS[name].changes, destination, f"final_variants.py's {name}")

@@ -70,11 +70,17 @@ MUTANTS = {
 
 def make(name, destination):
     """A copy of plain/ at `destination` with mutant `name`'s changes; returns its files/."""
-    shutil.copytree(PLAIN, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    return changed_copy(PLAIN, MUTANTS[name].changes, destination, f"mutants.py's {name}")
+
+
+def changed_copy(base, changes, destination, what):
+    """A copy of the submission `base` at `destination` with `changes` ((file, old text, new
+    text), each old text found exactly once) made in its files/; returns that files/."""
+    shutil.copytree(base, destination, ignore=shutil.ignore_patterns("__pycache__"))
     files = destination / "files"
-    for file, old, new in MUTANTS[name].changes:
+    for file, old, new in changes:
         path = files / file
         source = path.read_text()
-        assert source.count(old) == 1, f"{name}: {old!r} is not once in {file}: update mutants.py"
+        assert source.count(old) == 1, f"{what}: {old!r} is not once in {file}: update it"
         path.write_text(source.replace(old, new))
     return files
