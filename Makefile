@@ -143,7 +143,8 @@ docker-compose:
 	    "it could not be installed (apt-get install docker-compose, as root); the compose test" \
 	    "will fail" >&2
 
-# bench.cluster adds its section (a broker and a cluster of its own) after bench.bench's.
+# bench.cluster and bench.grading add their sections (brokers of their own) after bench.bench's.
 bench: venv broker
 	PYTHONPATH=files $(PY) -m bench.bench
 	PYTHONPATH=files $(PY) -m bench.cluster
+	PYTHONPATH=files $(PY) -m bench.grading

@@ -35,6 +35,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 import producer as p7producer  # files/producer.py (PYTHONPATH=files)
 from bench.bench import verify_files
+from bench.sections import replace_section
 from tools import harness, p7check
 from tools.harness import FILES, ROOT
 
@@ -301,13 +302,6 @@ def kafka_version():
     return (ROOT / "broker" / "kafka-version").read_text().strip()
 
 
-def write_section(out, text):
-    """Replace the section in `out` (or append it): bench.bench writes the rest of the file."""
-    current = out.read_text() if out.exists() else ""
-    before = current.split(SECTION)[0].rstrip()
-    out.write_text((before + "\n\n" if before else "") + text)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="The cluster against the single broker.")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_MESSAGES:,} readings, "
@@ -327,7 +321,7 @@ def main(argv=None):
             say("failover: killing the leader of partition 0 mid-stream")
             failed_over = failover(workdir, cluster, targets[1])
     text = render(figures, failed_over, count, rounds, started)
-    write_section(args.out, text)
+    replace_section(args.out, SECTION, text)
     say(f"wrote {SECTION[3:]!r} into {args.out}")
     print(text)
     return 0

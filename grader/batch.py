@@ -1,8 +1,17 @@
-"""--batch DIR: a class of submissions, one after another.
+"""--batch DIR: a class of submissions, --jobs of them at a time (one by default).
 
 Each submission is graded by a autograde.py of its own (a child process), so that whatever one
 does cannot reach the next: the child has a temporary folder of its own (TMPDIR), which every
-program it starts runs in, and a run id that names its containers. A child still grading after
+program it starts runs in, and a run id that names its containers.
+
+--jobs N. N lanes grade at once, each taking the next submission nobody has taken. A lane has a
+sandbox slot of its own (grader/sandbox.py: natively its uid, so a lane's sweep never reaches
+another's programs) and, natively, a broker of its own: the first lane's is the class broker at
+KAFKA_BOOTSTRAP, the others' are started on free ports for the batch's life. In Docker each
+submission has a container, with its own broker, anyway. A submission is graded the same way
+whichever lane takes it and whatever the others do: its topic, programs, files and uid are its
+own; only the machine's CPUs are shared (the grader's waits end on progress, not on fixed
+times). The table and results.csv keep the order the submissions were found in. A child still grading after
 the time limit gets SIGTERM (it stops its programs and writes what it has), then SIGKILL to its
 process group; after it, any process still running in its folder is killed with its process
 group and any container or image of its run id is removed (sweep()). The child writes its JSON
@@ -54,12 +63,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from tools import harness, p7check
 
-from . import sandbox, version
+from . import course_env, sandbox, version
+from .session import COURSE_IMAGE
 
 RESULTS_DIR = "autograde-results"
 DEFAULT_TIMEOUT = 900
@@ -140,17 +151,19 @@ def child_command(files, json_path, args):
     return command
 
 
-def grade_one(name, files, out, args, timeout, stop):
-    """Grade one submission in a child autograde.py. Returns (the results JSON or None,
-    seconds, what stopped it or "", whether a stop request cut it short). Whatever happens, the
-    child and everything it started are gone when this returns."""
+def grade_one(name, files, out, args, timeout, stop, lane):
+    """Grade one submission in a child autograde.py, in `lane` (its sandbox slot and broker).
+    Returns (the results JSON or None, seconds, what stopped it or "", whether a stop request
+    cut it short). Whatever happens, the child and everything it started are gone when this
+    returns."""
     json_path, log_path = out / f"{name}.json", out / f"{name}.log"
     json_path.unlink(missing_ok=True)
     own_tmp = Path(tempfile.mkdtemp(prefix=f"p7-batch-{harness.unique_suffix()}-"))
     run_id = harness.unique_suffix()
-    # The child grades in the batch's own sandbox slot, which the batch's sweep then ends.
+    # The child grades in its lane's sandbox slot, which the batch's sweep then ends, and with
+    # its lane's broker.
     env = dict(os.environ, TMPDIR=str(own_tmp), P7_AUTOGRADE_RUN_ID=run_id,
-               **{sandbox.SLOT_VARIABLE: str(sandbox.slot())})
+               **{sandbox.SLOT_VARIABLE: str(lane.slot)}, **lane.environment)
     started = time.monotonic()
     stopped, interrupted = "", False
     with open(log_path, "w") as log:
@@ -171,7 +184,7 @@ def grade_one(name, files, out, args, timeout, stop):
         # Also when the batch itself fails here: the child is ended, then its folder swept.
         end_child(child, stop)
         kept = sweep(own_tmp, run_id, keep_to=out / f"{name}-logs" if args.keep else None,
-                     named_in=log_path)
+                     named_in=log_path, slot=lane.slot)
     seconds = time.monotonic() - started
     with open(log_path, "a") as log:
         if kept is not None:
@@ -218,19 +231,20 @@ def end_child(child, stop):
         child.wait(timeout=harness.KILL_TIMEOUT)  # a SIGKILLed process is gone long before
 
 
-def sweep(folder, run_id, keep_to=None, named_in=None):
+def sweep(folder, run_id, keep_to=None, named_in=None, slot=None):
     """Kill what still runs in `folder` (cwd or command line), with its process group; remove
     the containers and images named with `run_id`; with `keep_to`, move the grading folder that
     the child's log `named_in` names (else the whole of `folder`) there; then remove `folder`.
     Returns where the grading folder was kept, or None.
 
-    As root, every process of the sandbox's uid (grader/sandbox.py) is killed too: whatever a
-    submission left running, even after changing its session and working directory, is gone
-    when this returns (the child may have been SIGKILLed before its own cleanup)."""
+    As root, every process of the sandbox slot (grader/sandbox.py: its uid and its cgroups) is
+    killed too, and its cgroups removed: whatever a submission left running, even after
+    changing its session and working directory, is gone when this returns (the child may have
+    been SIGKILLed before its own cleanup)."""
     kill_processes_in(folder)
-    left = sandbox.sweep(sandbox.slot_id())
+    left = sandbox.close_slot(sandbox.slot() if slot is None else slot)
     if left:
-        print(f"batch: processes {left} of the sandbox's uid were still there after SIGKILL",
+        print(f"batch: processes {left} of the sandbox's slot were still there after SIGKILL",
               file=sys.stderr)
     if shutil.which("docker"):
         for listing, remove in ((["ps", "-aq", "--filter", f"name=p7-autograde-{run_id}-"],
@@ -343,6 +357,41 @@ def row(name, results, checks, stopped):
     return sum(points.values()), points, outcomes
 
 
+class Lane:
+    """Where one of the --jobs gradings at a time runs: a sandbox slot of its own (natively,
+    its uid) and, natively, a broker of its own (`environment` gives the child its
+    KAFKA_BOOTSTRAP). A container brings its own broker, so there a lane is its slot alone."""
+
+    def __init__(self, number, slot, environment=None):
+        self.number = number
+        self.slot = slot
+        self.environment = environment or {}
+
+
+def open_lanes(jobs, native, resources, stop):
+    """`jobs` lanes. Natively the first uses the class's broker at KAFKA_BOOTSTRAP (started
+    here when none answers, stopped when `resources` closes) and each other one a broker of
+    its own on free ports; every lane after the first holds a sandbox slot of its own for the
+    batch's life. Raises BrokerError when a broker cannot start (unless a stop request came)."""
+    lanes = [Lane(1, sandbox.slot())]
+    if native:
+        host = p7check.bootstrap().split(",")[0].rpartition(":")[0]
+        if host in ("localhost", "127.0.0.1"):
+            resources.enter_context(harness.local_broker())
+    for number in range(2, jobs + 1):
+        if stop:
+            break
+        slot, lock = sandbox.claim_slot()
+        if lock is not None:
+            resources.callback(os.close, lock)
+        environment = {}
+        if native:
+            broker = resources.enter_context(harness.LocalBroker())
+            environment["KAFKA_BOOTSTRAP"] = broker.bootstrap
+        lanes.append(Lane(number, slot, environment))
+    return lanes
+
+
 def grade_class(folder, args, checks):
     folder = folder.resolve()
     if not folder.is_dir():
@@ -360,31 +409,35 @@ def grade_class(folder, args, checks):
     out.mkdir(exist_ok=True)
     timeout = args.timeout or DEFAULT_TIMEOUT
     full = sum(check.points for check in checks)
+    native = not (args.docker or args.image is not None)
+    jobs = min(args.jobs, len(found))
     started = time.monotonic()
     stop = StopRequest()
     with stop.installed():  # to the last line: a signal never cuts the results short
-        with contextlib.ExitStack() as broker:
-            if not (args.docker or args.image is not None) \
-                    and any(c.needs_broker for c in checks):
-                # One broker for the class rather than one start and stop per submission.
-                host = p7check.bootstrap().split(",")[0].rpartition(":")[0]
-                if host in ("localhost", "127.0.0.1"):
-                    try:
-                        broker.enter_context(harness.local_broker())
-                    except (harness.BrokerError, subprocess.TimeoutExpired) as err:
-                        if not stop:  # a Ctrl-C reaches the launcher too: then it is the stop
-                            print(f"autograde.py: could not start the broker for the class: "
-                                  f"{err}", file=sys.stderr)
-                            return 2
-            rows = grade_all(found, out, args, timeout, checks, full, stop)
-            # Leaving the block stops the broker we started, signal or not.
+        with contextlib.ExitStack() as resources:
+            try:
+                if args.image == COURSE_IMAGE:
+                    # Built once here, not by the first children at the same time.
+                    course_env.course_image(progress=lambda text: print(text, flush=True))
+                needs_broker = native and any(c.needs_broker for c in checks)
+                lanes = open_lanes(jobs, needs_broker, resources, stop)
+            except (harness.BrokerError, harness.DockerError, subprocess.TimeoutExpired,
+                    course_env.CourseEnvError) as err:
+                if not stop:  # a Ctrl-C reaches the launcher too: then it is the stop
+                    print(f"autograde.py: could not prepare the class's grading: {err}",
+                          file=sys.stderr)
+                    return 2
+                lanes = []
+            rows = grade_all(found, out, args, timeout, checks, full, stop, lanes)
+            # Leaving the block stops the brokers we started and frees the slots, signal or not.
         write_csv(out / "results.csv", rows, checks)
         print_summary(rows, checks)
         kept = ", NAME-logs/" if args.keep else ""
         where = f"results in {out} (results.csv, NAME.json, NAME.log{kept})"
         seconds = time.monotonic() - started
+        at_once = f", {len(lanes)} at a time" if len(lanes) > 1 else ""
         if not stop:
-            print(f"\n{len(rows)} submissions in {seconds:.0f} s; {where}")
+            print(f"\n{len(rows)} submissions in {seconds:.0f} s{at_once}; {where}")
             return 0
         not_graded = [name for name, score, *_ in rows if score is None]
         print(f"\nstopped by {stop.name}: {len(rows) - len(not_graded)} of {len(rows)} "
@@ -393,30 +446,63 @@ def grade_class(folder, args, checks):
         return stop.exit_code
 
 
-def grade_all(found, out, args, timeout, checks, full, stop):
-    """[(name, score, {check title: points}, seconds, what stopped it)] of each submission;
-    score and points are None for one not graded because the batch was stopped."""
-    rows = []
-    for index, (name, files) in enumerate(found, 1):
-        if stop:
-            rows.append((name, None, None, 0.0, f"the batch was stopped by {stop.name}"))
-            continue
-        print(f"[{index}/{len(found)}] {name} ...", end=" ", flush=True)
-        results, seconds, stopped, interrupted = grade_one(name, files, out, args, timeout,
-                                                           stop)
-        if interrupted:
-            print(f"{NOT_GRADED}: {stopped} ({seconds:.0f} s)", flush=True)
-            rows.append((name, None, None, seconds, stopped))
-            continue
-        score, points, outcomes = row(name, results, checks, stopped)
-        (out / f"{name}.json").write_text(json.dumps(
-            {"score": score, "full_score": full, "tests": outcomes,
-             "notes": (results or {}).get("notes", []) + ([stopped] if stopped else []),
-             "checks": (results or {}).get("checks", [])}, indent=2) + "\n")
-        print(f"{score}/{full} ({seconds:.0f} s){'; ' + stopped if stopped else ''}",
-              flush=True)
-        rows.append((name, score, points, seconds, stopped))
+def grade_all(found, out, args, timeout, checks, full, stop, lanes):
+    """[(name, score, {check title: points}, seconds, what stopped it)] of each submission, in
+    the order found; score and points are None for one not graded because the batch was
+    stopped. Each lane grades the next submission nobody has taken until none is left; the
+    main thread only waits, so that the signal handlers run at once."""
+    rows = [None] * len(found)
+    waiting = list(enumerate(found))
+    taken = threading.Lock()
+    one_at_a_time = len(lanes) == 1
+
+    def next_submission():
+        with taken:
+            return None if stop or not waiting else waiting.pop(0)
+
+    def work(lane):
+        while (item := next_submission()) is not None:
+            index, (name, files) = item
+            label = f"[{index + 1}/{len(found)}] {name}"
+            if one_at_a_time:
+                print(f"{label} ...", end=" ", flush=True)
+            try:
+                rows[index], line = grade_and_record(name, files, out, args, timeout, checks,
+                                                     full, stop, lane)
+            except Exception as err:  # noqa: BLE001  (one submission's failure, not the class's)
+                stopped = f"the batch could not grade it: {err}"
+                rows[index], line = (name, None, None, 0.0, stopped), f"{NOT_GRADED}: {stopped}"
+            print(line if one_at_a_time else f"{label} ... {line}", flush=True)
+
+    workers = [threading.Thread(target=work, args=(lane,), name=f"lane-{lane.number}",
+                                daemon=True) for lane in lanes]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        while worker.is_alive():
+            worker.join(POLL)
+    for index, (name, _files) in enumerate(found):
+        if rows[index] is None:
+            rows[index] = (name, None, None, 0.0,
+                           f"the batch was stopped by {stop.name}" if stop
+                           else "the batch could not start grading")
     return rows
+
+
+def grade_and_record(name, files, out, args, timeout, checks, full, stop, lane):
+    """Grade one submission in `lane` and write its NAME.json: (its row, the line that says
+    how it went)."""
+    results, seconds, stopped, interrupted = grade_one(name, files, out, args, timeout, stop,
+                                                       lane)
+    if interrupted:
+        return (name, None, None, seconds, stopped), f"{NOT_GRADED}: {stopped} ({seconds:.0f} s)"
+    score, points, outcomes = row(name, results, checks, stopped)
+    (out / f"{name}.json").write_text(json.dumps(
+        {"score": score, "full_score": full, "tests": outcomes,
+         "notes": (results or {}).get("notes", []) + ([stopped] if stopped else []),
+         "checks": (results or {}).get("checks", [])}, indent=2) + "\n")
+    line = f"{score}/{full} ({seconds:.0f} s){'; ' + stopped if stopped else ''}"
+    return (name, score, points, seconds, stopped), line
 
 
 def write_csv(path, rows, checks):

@@ -25,6 +25,13 @@ def check_numbers(text):
                                          "numbers, like 7 or 2,3,7") from None
 
 
+def positive_number(text):
+    """--jobs: a whole number from 1 up."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="autograde.py",
                                      description="Grade P7 submissions against a real Kafka "
@@ -47,12 +54,20 @@ def parse_args(argv):
     parser.add_argument("--files", metavar="DIR", default=str(harness.FILES),
                         help="the files folder to grade (default: files/ next to autograde.py); "
                              "its parent holds the Dockerfile")
+    parser.add_argument("--native", action="store_true",
+                        help="run the programs on this machine, in the native sandbox (the "
+                             "default for one submission; --batch needs it when no Docker "
+                             "engine answers)")
     parser.add_argument("--batch", metavar="DIR",
                         help="grade every submission in DIR (a folder holding files/, or a "
-                             "files folder itself), one after another; results in "
-                             "DIR/autograde-results/. Ctrl-C or SIGTERM stops it cleanly: the "
-                             "table of what was graded, the rest listed as not graded, exit "
-                             "code 130 or 143")
+                             "files folder itself); each in a container of the course's "
+                             "environment when a Docker engine answers, else with --native; "
+                             "results in DIR/autograde-results/. Ctrl-C or SIGTERM stops it "
+                             "cleanly: the table of what was graded, the rest listed as not "
+                             "graded, exit code 130 or 143")
+    parser.add_argument("--jobs", metavar="N", type=positive_number, default=1,
+                        help="with --batch: grade N submissions at once, each with a broker "
+                             "of its own (default 1)")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=None,
                         help="with --batch: stop grading one submission after this long and "
                              "grade it as far as it got (default 900)")
@@ -91,6 +106,25 @@ def main(argv=None):
     checks_to_run = plans[candidates[-1]] if candidates[-1] in plans else next(iter(
         plans.values()))
     docker = args.docker or args.image is not None
+    if args.native and docker:
+        print("autograde.py: --native grades without Docker: drop --docker and --image, or "
+              "--native.", file=sys.stderr)
+        return 2
+    if args.batch and not docker and not args.native:
+        # A class is graded in containers unless asked otherwise: the native sandbox keeps a
+        # submission from the grader and the others, but it runs on this machine.
+        if not harness.engine_answers():
+            print("autograde.py: no Docker engine answers (`docker info` fails), and --batch "
+                  "grades each submission in a container: start Docker, or pass --native to "
+                  "grade the class on this machine (in the native sandbox).", file=sys.stderr)
+            return 2
+        args.image = COURSE_IMAGE
+        docker = True
+        print("grading each submission in a container of the course's environment (a Docker "
+              "engine answers; --native grades on this machine)", flush=True)
+    if args.jobs != 1 and not args.batch:
+        print("autograde.py: --jobs goes with --batch.", file=sys.stderr)
+        return 2
     if docker and not harness.engine_answers():
         print("autograde.py: no Docker engine answers (`docker info` fails): start Docker, or "
               "grade natively without --docker and --image.", file=sys.stderr)

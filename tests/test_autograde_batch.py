@@ -122,8 +122,8 @@ def test_batch_grades_a_class_and_stops_what_hangs(broker, tmp_path, escape_dir)
     (klass / "notes").mkdir()  # not a submission
 
     env, tmp = batch_env(broker, tmp_path)
-    done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", str(klass), "--only",
-                           "1,2,6", "--timeout", "25"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", str(klass), "--native",
+                           "--only", "1,2,6", "--timeout", "25"], capture_output=True, text=True,
                           env=env, timeout=GRADE_TIMEOUT)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -156,7 +156,8 @@ def start_batch(klass, env, log, *args):
     """autograde.py --batch in a session of its own, as a shell starts a job: a Ctrl-C in its
     terminal is SIGINT to its process group (os.killpg), which its child graders are not in."""
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, str(AUTOGRADE), "--batch", str(klass), *args],
+        return subprocess.Popen([sys.executable, str(AUTOGRADE), "--batch", str(klass),
+                                 "--native", *args],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
 
@@ -242,8 +243,8 @@ def test_keep_keeps_each_submissions_grading_folder(broker, tmp_path):
     shutil.copytree(PLAIN, klass / "bob", ignore=shutil.ignore_patterns("__pycache__"))
     env, tmp = batch_env(broker, tmp_path)
 
-    done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", str(klass), "--only",
-                           "1,2,6", "--keep"], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", str(klass), "--native",
+                           "--only", "1,2,6", "--keep"], capture_output=True, text=True, env=env,
                           timeout=GRADE_TIMEOUT)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

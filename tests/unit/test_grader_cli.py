@@ -62,8 +62,10 @@ def test_docker_modes_without_an_engine_say_so(args):
 
 @pytest.mark.parametrize("args, words", [
     (["--only", "7,13"], "no check 13"),
-    (["--batch", "/nonexistent/class"], "is not a folder"),
+    (["--batch", "/nonexistent/class", "--native"], "is not a folder"),
     (["--timeout", "10"], "--timeout goes with --batch"),
+    (["--jobs", "2"], "--jobs goes with --batch"),
+    (["--native", "--image"], "--native grades without Docker"),
 ])
 def test_bad_arguments_are_one_sentence(args, words):
     done = subprocess.run([sys.executable, str(AUTOGRADE), *args],
@@ -71,3 +73,18 @@ def test_bad_arguments_are_one_sentence(args, words):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_batch_without_an_engine_asks_for_native(tmp_path):
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env=NO_ENGINE)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--native" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_jobs_must_be_a_whole_number_of_at_least_one():
+    done = subprocess.run([sys.executable, str(AUTOGRADE), "--batch", "/tmp", "--native",
+                           "--jobs", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--jobs: '0' is not a whole number of at least 1" in done.stderr, done.stderr

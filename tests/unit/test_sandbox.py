@@ -3,8 +3,10 @@ no longer do (signal the grader, write its files, see its environment, fork with
 outlive the sweep, write a file without end); as any user, the scrubbed environment and the
 session of its own.
 
-The tests use a slot of their own (TEST_SLOT), so that their sweeps can never reach the
-programs of a grader running on this machine at the same time (slot 0)."""
+The tests use a slot of their own (TEST_SLOT, one a pytest-xdist worker, and the next one for a
+bystander), so that their sweeps can never reach the programs of a grader running on this
+machine at the same time (slot 0 up), of the hostile grader tests (902) or of another worker's
+tests. tests/unit/test_sandbox_cgroup.py tests the slot's cgroups."""
 
 import json
 import os
@@ -19,7 +21,8 @@ import pytest
 from grader import sandbox
 from tools.harness import ROOT, wait_until
 
-TEST_SLOT = 901
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+TEST_SLOT = 904 + 2 * (WORKER % 12)         # 904-927
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="only root can run a program as "
                                                          "another uid, so there is no sandbox "
                                                          "uid to test")
@@ -36,7 +39,7 @@ def make_box(folder, **limits):
 def box(tmp_path):
     made = make_box(tmp_path / "box")
     yield made
-    made.sweep()
+    made.close()
 
 
 def run(box, code, timeout=30, env=None):
@@ -145,7 +148,7 @@ def test_a_fork_bomb_stops_at_the_process_limit(tmp_path):
         forked, error = seen
         assert error is not None and forked < 20, seen
     finally:
-        assert box.sweep() == []
+        assert box.close() == []
     assert sandbox.processes_of(box.uid) == []
 
 
@@ -173,16 +176,19 @@ def test_the_sweep_kills_a_daemon_that_left_its_session_and_folder(box):
 def test_a_file_cannot_grow_past_the_size_limit(tmp_path):
     box = make_box(tmp_path / "box", RLIMIT_FSIZE=1024 * 1024)
     target = box.tmp / "big"
-    seen = run(box, f"""
-        import errno, json
-        try:
-            with open({str(target)!r}, "wb") as f:
-                for _ in range(4):
-                    f.write(b"x" * 1024 * 1024)
-            print(json.dumps("written"))
-        except OSError as err:
-            print(json.dumps(errno.errorcode[err.errno]))
-    """)
+    try:
+        seen = run(box, f"""
+            import errno, json
+            try:
+                with open({str(target)!r}, "wb") as f:
+                    for _ in range(4):
+                        f.write(b"x" * 1024 * 1024)
+                print(json.dumps("written"))
+            except OSError as err:
+                print(json.dumps(errno.errorcode[err.errno]))
+        """)
+    finally:
+        box.close()
     assert seen == "EFBIG"
     assert target.stat().st_size <= 1024 * 1024
 
