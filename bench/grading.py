@@ -33,8 +33,8 @@ from tools import harness
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Grading a class"
 JOBS = (1, 2)
-MEMORY_LINE = re.compile(r"^memory: the programs peaked at ([\d.]+) MiB together.*?grader "
-                         r"([\d.]+) MiB", re.MULTILINE)
+MEMORY_LINE = re.compile(r"^memory: the programs peaked at ([\d.]+) MiB together.*?grader at "
+                         r"([\d.]+) MiB", re.MULTILINE | re.DOTALL)
 
 
 def say(text):

@@ -8,7 +8,11 @@ so consumer.py's workers go too).
 Each program starts as `docker exec` starts it in the course's container: with the folder that
 holds files/ as its working directory (`/` there), so `files/partition-0.json`,
 `./files/partition-0.json` and `/files/partition-0.json` all name the grading copy; natively
-with the course image's packages (grader/course_env.py), not the grader's."""
+with the course image's packages (grader/course_env.py), not the grader's.
+
+Whatever a program prints, the grader keeps OUTPUT_LIMIT bytes of each of its streams (their
+first and last half, tools/harness.py's OutputPump) and never stops the program for printing:
+neither the disk nor the grader's memory fill up, and the head is in the log while it runs."""
 
 import os
 import subprocess
@@ -25,6 +29,11 @@ from .registry import CheckFailed, EnvironmentProblem
 from .submission import delay_environment
 
 WATCH_INTERVAL = 0.02       # how often the worker watch looks at consumer.py's processes
+# Bytes kept of each output stream of a program. Its output is evidence, not the grade: the
+# first and last 5 MiB show what it did. A debug.py printing 2 GiB must fill neither the disk
+# nor the grader's memory, nor be stopped for it: it writes into a pipe (no RLIMIT_FSIZE
+# there) and only this much reaches its log.
+OUTPUT_LIMIT = 10 * 1024 * 1024
 
 
 class Programs:
@@ -45,7 +54,7 @@ class Programs:
             # cache): nobody's own, /nonexistent, is none.
             program = self.container.program(name, args, self.logs,
                                              env={**delay_environment(), "HOME": "/tmp"},
-                                             user=harness.NOBODY)
+                                             user=harness.NOBODY, output_limit=OUTPUT_LIMIT)
         else:
             # Only what the grader passes on purpose: the sandbox adds its fixed part
             # (grader/sandbox.py), never the grader's own environment.
@@ -53,7 +62,8 @@ class Programs:
                        **delay_environment())
             program = harness.Program(self.folder / name, args, self.logs, env=env,
                                       cwd=self.folder.parent, python=self.python,
-                                      sandbox=self.sandbox or sandbox.current())
+                                      sandbox=self.sandbox or sandbox.current(),
+                                      output_limit=OUTPUT_LIMIT)
         self.started.append(program)
         return program
 

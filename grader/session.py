@@ -6,6 +6,7 @@ whatever happened before."""
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
-from tools import harness, p7check
+from tools import harness, p7check, relay
 from tools.harness import DockerError
 from tools.p7check import TOPIC
 from tools.partition_files import PartitionFiles
@@ -45,6 +46,7 @@ ASSIGNMENT_PACE = {"draft": 0.5, "final": 0.1}
 MIN_BACKLOG = 500           # messages behind before a catch-up's rate says anything
 ADMIN_TIMEOUT = 120
 FIRST_MESSAGES = 100    # what a (re)started producer must send before a check goes on
+MiB = 1024 * 1024
 
 # The grader's own image tag and container name, never the user's `p7`: grading must not
 # touch what the user runs. The broker port is a free one for the same reason.
@@ -53,7 +55,6 @@ DOCKER_NAME_PREFIX = "p7-autograde"
 COURSE_IMAGE = "course"
 # What students' programs run with natively: the course image's packages, or this project's.
 ENVIRONMENTS = ("course", "project")
-DOCKER_RUN_ATTEMPTS = 3     # a free port can be taken between choosing and publishing it
 
 
 class Session:
@@ -97,6 +98,10 @@ class Session:
         self.setup_refused = False  # the submission itself was refused (too large), not the broker
         self.topics_before = {}     # {topic: id} when the session began
         self.container = None
+        self.relay = None           # this machine's way to the broker of a container
+        # Bytes: the container's peak (its broker included) or, natively, the sandbox cgroup's
+        # (the programs and the grader's scripts together); read at cleanup, None: unknown.
+        self.peak_memory = None
         self.image = None           # the image the grader built (and removes)
 
     # ---------------------------------------------------------- environment
@@ -151,6 +156,7 @@ class Session:
             lines["environment"] = ("the course image's packages (grader/course.lock)"
                                     if self.environment == "course" else
                                     "this project's packages (requirements.txt)")
+        lines.update(self.confinement_lines(found))
         if self.throughput is not None:
             messages, seconds = self.throughput
             rate = messages / seconds if seconds else float("inf")
@@ -163,6 +169,32 @@ class Session:
             found["throughput"] = {"messages_per_second": round(rate, 1),
                                    "assignment_pace": round(pace, 2), "keeps_up": rate >= pace}
         return {**found, "lines": lines}
+
+    def confinement_lines(self, found):
+        """The report's `sandbox:` and `memory:` lines (and their figures into `found`)."""
+        lines = {}
+        if self.docker:
+            lines["sandbox"] = ("a container of its own, the programs as nobody: no network, "
+                                "no capability they could use, at most 1024 processes and 4 GiB "
+                                "of memory" + (", a read-only root but /files and /tmp"
+                                               if self.given_image is not None else ""))
+        elif self.sandbox.active:
+            lines["sandbox"] = (f"the programs ran as uid {self.sandbox.uid}, in "
+                                f"{self.sandbox.confinement}")
+        peak = self.peak_memory
+        if peak is None and self.container is not None:
+            peak = self.container.peak_memory()
+        elif peak is None and not self.docker:
+            peak = self.sandbox.peak_memory()
+        grader = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        if peak is not None:
+            what = ("the container peaked at {:.0f} MiB (its broker included)" if self.docker
+                    else "the programs peaked at {:.0f} MiB together (their cgroup's peak, page "
+                         "cache included)")
+            lines["memory"] = what.format(peak / MiB) + f"; the grader at {grader:.0f} MiB"
+            found["memory_peak_mib"] = round(peak / MiB, 1)
+        found["grader_peak_mib"] = round(grader, 1)
+        return lines
 
     def start_native_broker(self):
         bootstrap = p7check.bootstrap()
@@ -195,32 +227,37 @@ class Session:
             image = self.image = f"{DOCKER_NAME_PREFIX}:{suffix}"
             print(f"docker: building image {image} from {self.submission}", flush=True)
             harness.build_image(self.submission, image)
+        # The container has no network (harness.NO_NETWORK_FLAGS): its broker and programs
+        # meet on its own loopback, and nothing in it reaches this machine or another
+        # submission's container. The grader reaches the broker through a relay on this
+        # machine's 127.0.0.1:PORT, bound first (so the port is ours, whatever runs beside us),
+        # each connection carried into the container by docker exec; the broker advertises
+        # localhost:PORT, right both in there and here.
+        self.relay = relay.Relay()
+        port = self.relay.port
         # The copy first (copied, rewritten for the port, made the container user's), then the
         # container with it mounted, then weather.py probed in there: the submission's code
         # never runs on this machine (the copy is the mount: a replaced weather.py is seen).
-        for attempt in range(1, DOCKER_RUN_ATTEMPTS + 1):
-            port = harness.free_port()
-            copied = copy_sources(self.files, self.copy)
-            rewritten = rewrite_sources(self.copy, None, port)
-            open_to_container_user(self.copy)
-            container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-{attempt}",
-                                          image, self.copy, broker_port=port, host_port=port,
-                                          hardened=True)
-            try:
-                self.container = container.run()
-                break
-            except DockerError as err:
-                container.remove()
-                if "already allocated" not in str(err) or attempt == DOCKER_RUN_ATTEMPTS:
-                    raise
+        copied = copy_sources(self.files, self.copy)
+        rewritten = rewrite_sources(self.copy, None, port)
+        open_to_container_user(self.copy)
+        container = harness.Container(f"{DOCKER_NAME_PREFIX}-{suffix}-submission", image,
+                                      self.copy, broker_port=port, hardened=True,
+                                      read_only=self.given_image is not None, networked=False)
+        try:
+            self.container = container.run()
+        except DockerError:
+            container.remove()  # one created but not started
+            raise
+        self.relay.start(self.container.dial_broker)
         settled = settle_weather(self.copy, assignment_pace=ASSIGNMENT_PACE[self.version],
                                  container=self.container)
         open_to_container_user(self.copy)
         self.note(copied + settled + rewritten)
         self.programs.container = self.container
         os.environ["KAFKA_BOOTSTRAP"] = f"localhost:{port}"  # p7check reads it too
-        print(f"docker: container {self.container.name}, broker published on "
-              f"localhost:{port}", flush=True)
+        print(f"docker: container {self.container.name} without a network; its broker is "
+              f"reached through a relay on localhost:{port}", flush=True)
 
     def connect_admin(self):
         deadline = time.monotonic() + ADMIN_TIMEOUT
@@ -247,14 +284,20 @@ class Session:
             self.reader.stop()
         self.programs.kill_all()
         # Also what left the programs' process groups (setsid, a double fork) and what the
-        # grader's probes left behind: every process of the sandbox's uid.
-        left = self.sandbox.sweep()
+        # grader's probes left behind: every process of the sandbox's uid and cgroups, which
+        # then go (their peak memory read first).
+        if not self.docker:
+            self.peak_memory = self.sandbox.peak_memory()
+        left = self.sandbox.close()
         if left:
             print(f"cleanup: processes {left} of the sandbox's uid {self.sandbox.uid} were "
                   "still there after SIGKILL", file=sys.stderr)
         if self.admin is not None:
             self.admin.close()
+        if self.relay is not None:
+            self.relay.stop()
         if self.container is not None:
+            self.peak_memory = self.container.peak_memory()  # its cgroup goes with it
             if self.keep:
                 subprocess.run(["docker", "rm", "-f", self.container.name], capture_output=True)
             else:

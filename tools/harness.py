@@ -5,9 +5,16 @@ One process harness for the tests, autograde.py, the benchmarks and `make run`:
   stop() sends SIGTERM to the program (it passes the stop on to the workers it forked) and waits;
   a program still there at the deadline is killed with its whole process group and
   ProgramTimeout is raised, the one timeout error. kill() is SIGKILL to the group at once.
+  With an output_limit, each stream goes through a pipe that a pump thread drains into its log:
+  the first half of the limit as it comes, then only the last half, after a line saying how
+  many bytes were cut in between. The program is never stopped or slowed for what it prints,
+  the log and the memory kept for a stream stay about the limit's size, and wait(), stop() and
+  kill() give the pumps at most OUTPUT_DRAIN_TIMEOUT (a daemon the program left behind may hold
+  a pipe open: its log then has the head, and the tail once that daemon is gone).
 - DockerProgram: the same for `docker exec CONTAINER python3 /files/NAME`, remembering the pid
   inside so that signals reach it (the docker CLI does not pass them on to an exec'd process).
-- Container: one `docker run` of the p7 image; build_image() says why a build failed.
+- Container: one `docker run` of the p7 image, for the grader hardened and without a network
+  (its broker then reached through a tools/relay.py Relay); build_image() says why a build failed.
 - LocalBroker and LocalCluster: a broker or a three-node cluster of our own (broker/launcher.py
   on free ports, in a temporary folder), to start, kill -9, stop and restart; closing one (the
   end of its `with` block, whatever happened in it) leaves no JVM and no folder behind.
@@ -22,6 +29,7 @@ project's packages are there); kafka-python is imported where a function needs i
 
 import atexit
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -33,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -50,6 +59,8 @@ DOCKER_TIMEOUT = 120            # one docker command other than build
 BUILD_TIMEOUT = 1800            # a first build downloads a JRE, Maven, Kafka's jars, numpy...
 BUILD_ERROR_LINES = 12
 LOG_TAIL_LINES = 15
+OUTPUT_CHUNK = 1024 * 1024      # one read of a program's output pipe
+OUTPUT_DRAIN_TIMEOUT = 2        # after a program's exit, for the pumps to reach end of stream
 
 
 class ProgramTimeout(Exception):
@@ -93,13 +104,15 @@ class Program:
     log_name: the log files' stem (default: unique per start, so restarts keep their logs).
     python: the interpreter that runs the script (default: this one, sys.executable).
     sandbox: a grader.sandbox.Sandbox to run it in (its uid, limits and environment: `env`
-    is then only what is passed on besides its fixed part)."""
+    is then only what is passed on besides its fixed part).
+    output_limit: bytes of each stream kept in its log, its first and last half (see
+    OutputPump); None: the log files are the program's stdout and stderr themselves."""
 
     def __init__(self, script, args=(), log_dir=".", env=None, cwd=None, log_name=None,
-                 python=None, sandbox=None):
+                 python=None, sandbox=None, output_limit=None):
         self._name_logs(Path(script).name, args, log_dir, log_name)
         self._launch([str(python or sys.executable), str(script), *self.args], env=env, cwd=cwd,
-                     sandbox=sandbox)
+                     sandbox=sandbox, output_limit=output_limit)
 
     def _name_logs(self, name, args, log_dir, log_name=None):
         self.name = name
@@ -108,17 +121,55 @@ class Program:
         self.stdout_path = Path(log_dir) / f"{stem}.out"
         self.stderr_path = Path(log_dir) / f"{stem}.err"
         self.process = None
+        self._pumps = []            # with an output limit: the OutputPump of each stream
+        self._drain_deadline = None
 
-    def _launch(self, argv, env=None, cwd=None, sandbox=None):
+    def _launch(self, argv, env=None, cwd=None, sandbox=None, output_limit=None):
         # A session of its own: a terminal's Ctrl-C reaches only whoever started it, and a
         # kill can reach every process it forks (consumer.py's workers).
         kwargs = {"env": env, "start_new_session": True}
         if sandbox is not None:  # the same pid: the sandbox's bootstrap execs the program
             kwargs = sandbox.popen_kwargs(sandbox.environment(env, python=argv[0]))
             argv = sandbox.argv(argv)
-        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            self.process = subprocess.Popen(argv, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL, cwd=cwd, **kwargs)
+        kwargs.update(stdin=subprocess.DEVNULL, cwd=cwd)
+        if output_limit is None:
+            with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+                self.process = subprocess.Popen(argv, stdout=out, stderr=err, **kwargs)
+        else:
+            self._launch_with_pumps(argv, output_limit, kwargs)
+
+    def _launch_with_pumps(self, argv, output_limit, popen_kwargs):
+        pumps = []
+        try:
+            for path in (self.stdout_path, self.stderr_path):
+                pumps.append(OutputPump(path, output_limit))
+            out, err = pumps
+            self.process = subprocess.Popen(argv, stdout=out.write_fd, stderr=err.write_fd,
+                                            **popen_kwargs)
+        except BaseException:
+            for pump in pumps:
+                pump.abandon()
+            raise
+        for pump in pumps:
+            # The child has its own copy: end of stream comes once it, and whatever it
+            # started, have closed theirs; it never would while we held ours.
+            pump.close_write_end()
+            pump.start()
+        self._pumps = pumps
+
+    def _drain_output(self):
+        """Once the program has exited: let the pumps copy what is left in the pipes into the
+        logs, waiting OUTPUT_DRAIN_TIMEOUT at most over the program's whole life. A pipe held
+        open by a process the program left behind keeps its pump running after that."""
+        if self._drain_deadline is None:
+            self._drain_deadline = time.monotonic() + OUTPUT_DRAIN_TIMEOUT
+        for pump in self._pumps:
+            pump.join(max(0.0, self._drain_deadline - time.monotonic()))
+
+    def _logs_settled(self):
+        """Called before a log is read: once the program has exited, its last words are in it."""
+        if self._pumps and self.process.poll() is not None:
+            self._drain_output()
 
     @property
     def pid(self):
@@ -126,10 +177,12 @@ class Program:
 
     @property
     def stdout(self):
+        self._logs_settled()
         return _read(self.stdout_path)
 
     @property
     def stderr(self):
+        self._logs_settled()
         return _read(self.stderr_path)
 
     def tail(self, lines=3, separator=" | "):
@@ -150,11 +203,13 @@ class Program:
     def wait(self, timeout=PROGRAM_TIMEOUT):
         """The exit code; ProgramTimeout (after killing it) when it did not exit in time."""
         try:
-            return self.process.wait(timeout=timeout)
+            code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise ProgramTimeout(f"`{self.describe()}` did not exit within {timeout} s; "
                                  f"stderr ends: {self.tail()}") from None
+        self._drain_output()
+        return code
 
     def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Ask for a clean stop (SIGTERM, as `docker stop` or kill would) and return the exit
@@ -169,11 +224,17 @@ class Program:
             return
         if self.running():
             self.signal(signal.SIGKILL)
+        self._reap()
+
+    def _reap(self):
+        """Wait for the killed process (SIGKILL to it alone if it is still there), then for
+        its output."""
         try:
             self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._drain_output()
 
     def signal(self, signum):
         try:
@@ -190,6 +251,142 @@ def _read(path):
         return Path(path).read_text(errors="replace")
     except OSError:
         return ""
+
+
+def _output_pipe():
+    """(read end, write end) of a pipe for a program's output, of OUTPUT_CHUNK bytes where
+    Linux allows it (its default pipe-max-size): fewer wake-ups for a program that prints a
+    lot. The system's default size otherwise."""
+    read_end, write_end = os.pipe()
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, OUTPUT_CHUNK)
+    return read_end, write_end
+
+
+class OutputPump(threading.Thread):
+    """A pipe for one output stream of a program (write_fd, for Popen), drained into its log
+    file by this thread, keeping the first and last half of `limit` bytes.
+
+    The first half is written through as it comes (a log read while the program runs shows
+    it); after that only the last half is kept, in memory, and the rest is counted and
+    dropped. At end of stream the log gets a line saying how many bytes were cut, if any were,
+    and then the kept tail. The pipe is read as fast as it fills, in chunks of up to
+    OUTPUT_CHUNK, so the program never waits on us; memory stays under half the limit plus
+    one chunk. A log that cannot be written (a full disk) loses what follows, but the pipe is
+    still drained. A daemon thread: one whose pipe a leftover process holds open must not keep
+    the interpreter from exiting."""
+
+    def __init__(self, log_path, limit):
+        super().__init__(daemon=True, name=f"output-pump {Path(log_path).name}")
+        self.half = limit // 2
+        self.head_room = self.half
+        self.head_ends_a_line = True
+        self.tail = BoundedTail(self.half)
+        self.log_failed = False
+        self.log = open(log_path, "wb")  # noqa: SIM115  (closed at end of stream, or abandon())
+        try:
+            self.read_fd, self.write_fd = _output_pipe()
+        except BaseException:
+            self.log.close()
+            raise
+
+    def close_write_end(self):
+        os.close(self.write_fd)
+
+    def abandon(self):
+        """Close everything of a pump that will not start (the program did not)."""
+        os.close(self.write_fd)
+        os.close(self.read_fd)
+        self.log.close()
+
+    def run(self):
+        try:
+            while chunk := self._read():
+                if self.head_room:
+                    chunk = self._write_head(chunk)
+                if chunk:
+                    self.tail.add(chunk)
+            self._write_tail()
+        finally:
+            with contextlib.suppress(OSError):
+                self.log.close()
+            os.close(self.read_fd)
+
+    def _read(self):
+        try:
+            return os.read(self.read_fd, OUTPUT_CHUNK)
+        except OSError:
+            return b""  # the pipe is broken: as good as its end
+
+    def _write_head(self, chunk):
+        """Write what of `chunk` still fits in the head; return the rest."""
+        head, rest = chunk[:self.head_room], chunk[self.head_room:]
+        self._write(head)
+        self.head_room -= len(head)
+        self.head_ends_a_line = head.endswith(b"\n")
+        return rest
+
+    def _write_tail(self):
+        chunks = self.tail.take()
+        if self.tail.dropped:  # the notice on a line of its own
+            start = b"" if self.head_ends_a_line else b"\n"
+            self._write(start + cut_notice(self.tail.dropped, self.half).encode() + b"\n")
+        for chunk in chunks:
+            self._write(chunk)
+
+    def _write(self, data):
+        """Into the log, flushed (it may be read at any time)."""
+        if self.log_failed:
+            return
+        try:
+            self.log.write(data)
+            self.log.flush()
+        except OSError:
+            self.log_failed = True
+
+
+def cut_notice(cut_bytes, kept_each_end):
+    """The line that stands in a capped log for the middle of the output."""
+    return (f"[... {cut_bytes} bytes cut: the grader keeps the first and last "
+            f"{_size_text(kept_each_end)} of a program's output ...]")
+
+
+def _size_text(size):
+    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} bytes"
+
+
+class BoundedTail:
+    """The last `size` bytes of a stream added chunk by chunk, and how many came before them
+    (dropped). Whole chunks are dropped as soon as the newer ones hold `size` bytes, so what is
+    kept stays under `size` plus one chunk; take() trims it to `size` exactly."""
+
+    def __init__(self, size):
+        self.size = size
+        self.chunks = collections.deque()
+        self.kept = 0
+        self.dropped = 0
+
+    def add(self, chunk):
+        self.chunks.append(chunk)
+        self.kept += len(chunk)
+        while self.chunks and self.kept - len(self.chunks[0]) >= self.size:
+            self._drop(len(self.chunks.popleft()))
+
+    def take(self):
+        """The kept bytes, at most `size`, as a list of chunks."""
+        excess = self.kept - self.size
+        if excess > 0:
+            self.chunks[0] = self.chunks[0][excess:]
+            self._drop(excess)
+        return list(self.chunks)
+
+    def _drop(self, count):
+        self.kept -= count
+        self.dropped += count
 
 
 def stop_all(programs, timeout=STOP_TIMEOUT):
@@ -209,9 +406,10 @@ def stop_all(programs, timeout=STOP_TIMEOUT):
 
 
 class DockerProgram(Program):
-    """`docker exec CONTAINER python3 /files/NAME ...`, its pid kept in the container."""
+    """`docker exec CONTAINER python3 /files/NAME ...`, its pid kept in the container;
+    output_limit as for Program (applied to what the docker client relays)."""
 
-    def __init__(self, container, name, args, log_dir, env=None, user=None):
+    def __init__(self, container, name, args, log_dir, env=None, user=None, output_limit=None):
         self._name_logs(name, args, log_dir)
         self.container = container
         # user: `docker exec --user` (the grader's "65534:65534", nobody); None: the image's
@@ -223,7 +421,7 @@ class DockerProgram(Program):
         self._launch(["docker", "exec", *user_args, *env_args, "-e", "PYTHONUNBUFFERED=1",
                       container.name,
                       "sh", "-c", f'echo $$ > {self.pid_file}; exec python3 "$@"', "sh",
-                      f"/files/{name}", *self.args])
+                      f"/files/{name}", *self.args], output_limit=output_limit)
 
     def kill(self):
         """SIGKILL to the program and its workers inside the container, whether or not its
@@ -243,12 +441,8 @@ class DockerProgram(Program):
             subprocess.run(["docker", "exec", self.container.name, "sh", "-c", script],
                            capture_output=True, timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            pass  # the client is killed below all the same
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            pass  # the client is killed by _reap() all the same
+        self._reap()
 
     def signal(self, signum):
         pid = f"$(cat {self.pid_file})"
@@ -659,6 +853,31 @@ HARDENED_RUN_FLAGS = ["--security-opt", "no-new-privileges", "--pids-limit", "10
                       "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER",
                       "--cap-add", "SETUID", "--cap-add", "SETGID"]
 
+# Container(read_only=True), for an image whose broker keeps its state where P7_BROKER_STATE
+# says (this project's Dockerfile, the course environment's): its root is read-only (the
+# image's Python, packages, JRE and Kafka stay as built, whatever runs in it); besides the files folder (the bind mount) only two tmpfs mounts are writable,
+# both in the container's memory and so within --memory: /tmp (1777, exec allowed: Kafka's
+# snappy and zstd codecs load native libraries they unpack there, and fail on a noexec /tmp; the
+# programs may execute what they write to /files anyway) and the broker's state (root's alone,
+# 0700: the programs, run as nobody, cannot touch the topic's files behind the broker's back),
+# named by P7_BROKER_STATE whatever the image says. The only variables from the grader are the
+# -e options given here and in run(): `docker run` passes on nothing of this process's
+# environment.
+BROKER_STATE = "/var/lib/p7-kafka"
+READ_ONLY_ROOT_FLAGS = ["--read-only",
+                        "--tmpfs", "/tmp:rw,exec,nosuid,nodev,size=512m,mode=1777",
+                        "--tmpfs", f"{BROKER_STATE}:rw,noexec,nosuid,nodev,size=2g,mode=0700",
+                        "-e", f"P7_BROKER_STATE={BROKER_STATE}"]
+
+# Container(networked=False): no network but the container's own loopback, where its broker and
+# programs meet; nothing in it reaches this machine, another container or anything beyond.
+# This machine reaches the broker through dial_broker (a tools/relay.py Relay's far end), never
+# through a published port. The hostname resolves to the loopback: Java looks it up, and with no
+# network there is no DNS to ask.
+ISOLATED_HOSTNAME = "p7-isolated"
+NO_NETWORK_FLAGS = ["--network", "none", "--hostname", ISOLATED_HOSTNAME,
+                    "--add-host", f"{ISOLATED_HOSTNAME}:127.0.0.1"]
+
 # Container.run_as with sources: stdin's {name: base64} written into a fresh folder, argv run
 # there (os.execvp: its exit code and output are argv's own).
 UNPACK_AND_RUN = (
@@ -672,16 +891,45 @@ UNPACK_AND_RUN = (
     "os.execvp(sys.argv[1], sys.argv[1:])\n")
 
 
+def _memory_peak_files(pid, full_id, cgroup_root="/sys/fs/cgroup"):
+    """Where a container's peak memory may be read, most likely first: under the memory cgroup
+    that its first process (`pid`, 0 once it stopped) is in, whatever parent the engine gives
+    its containers (the path must name the container's id: a pid reused by another process
+    does not count), then where Docker's cgroupfs and systemd drivers put it by default."""
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if pid > 0 else ():
+            _hierarchy, controllers, path = line.split(":", 2)
+            if full_id not in path:
+                continue
+            if "memory" in controllers.split(","):
+                found.append(f"{cgroup_root}/memory{path}/memory.max_usage_in_bytes")
+            elif controllers == "":
+                found += [f"{cgroup_root}{path}/memory.peak",
+                          f"{cgroup_root}/unified{path}/memory.peak"]
+    return found + [f"{cgroup_root}/memory/docker/{full_id}/memory.max_usage_in_bytes",
+                    f"{cgroup_root}/system.slice/docker-{full_id}.scope/memory.peak",
+                    f"{cgroup_root}/docker/{full_id}/memory.peak"]
+
+
 class Container:
     """One container of the p7 image, with the files folder mounted as /files.
 
     files_dir None: no mount; the programs run from the image's own /files and write their
     outputs there (read them back with exec). broker_port: the port the broker inside listens on
     and advertises (it follows KAFKA_BOOTSTRAP, as the programs do); host_port publishes it on
-    the host; also_published: more ports published as themselves (the dashboard's)."""
+    the host; also_published: more ports published as themselves (the dashboard's).
+    hardened: the grader's limits (HARDENED_RUN_FLAGS); read_only: a read-only root
+    (READ_ONLY_ROOT_FLAGS), for an image whose broker keeps its state where P7_BROKER_STATE
+    says (a student's own image may write anywhere: its container layer is thrown away with
+    it). networked False: no
+    network at all (NO_NETWORK_FLAGS), so nothing can be published; the broker is reached
+    through a relay whose far ends dial_broker opens."""
 
     def __init__(self, name, image, files_dir, broker_port=9092, host_port=None,
-                 also_published=(), hardened=False):
+                 also_published=(), hardened=False, read_only=False, networked=True):
+        if not networked and (host_port is not None or also_published):
+            raise ValueError("a container without a network publishes no port")
         self.name = name
         self.image = image
         self.files_dir = files_dir
@@ -689,12 +937,18 @@ class Container:
         self.host_port = host_port
         self.also_published = also_published
         self.hardened = hardened
+        self.read_only = read_only
+        self.networked = networked
 
     def run(self):
         mount = [] if self.files_dir is None else ["-v", f"{self.files_dir}:/files"]
         args = ["run", "-d", *mount, f"--name={self.name}"]
         if self.hardened:
             args += HARDENED_RUN_FLAGS
+        if self.read_only:
+            args += READ_ONLY_ROOT_FLAGS
+        if not self.networked:
+            args += NO_NETWORK_FLAGS
         if self.host_port is not None:
             args += ["-p", f"{self.host_port}:{self.broker_port}"]
         for port in self.also_published:
@@ -727,8 +981,33 @@ class Container:
     def exec(self, *command, timeout=DOCKER_TIMEOUT):
         return docker("exec", self.name, *command, timeout=timeout)
 
-    def program(self, name, args, log_dir, env=None, user=None):
-        return DockerProgram(self, name, args, log_dir, env, user=user)
+    def dial_broker(self):
+        """A far end for a tools/relay.py Relay: one connection to the broker's port on the
+        container's loopback, carried by `docker exec -i` of relay.STDIO_PUMP. It runs as root:
+        the programs, which run as nobody, can neither signal nor trace it."""
+        from tools import relay
+        return relay.ProcessEnd(["docker", "exec", "-i", "--user", "0:0", self.name, "python3",
+                                 "-I", "-S", "-c", relay.STDIO_PUMP, str(self.broker_port)])
+
+    def peak_memory(self):
+        """The most memory the container has used at once so far, in bytes, as its memory
+        cgroup counts it (processes, page cache and tmpfs: what --memory limits): cgroup v1's
+        memory.max_usage_in_bytes or v2's memory.peak. None when that cannot be read here: the
+        container is not running (its cgroup goes when it stops), the engine runs on another
+        machine or in a VM, or the kernel has no peak to give."""
+        try:
+            pid, full_id = docker("inspect", "-f", "{{.State.Pid}} {{.Id}}", self.name).split()
+        except (DockerError, ValueError):
+            return None
+        for path in _memory_peak_files(int(pid), full_id):
+            try:
+                return int(Path(path).read_text().strip())
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def program(self, name, args, log_dir, env=None, user=None, output_limit=None):
+        return DockerProgram(self, name, args, log_dir, env, user=user, output_limit=output_limit)
 
     def run_as(self, user, argv, timeout, workdir=None, env=None, sources=None):
         """`docker exec --user USER` of `argv` (in `workdir`, with `env`): the finished
