@@ -665,8 +665,11 @@ def machine():
 
 def other_brokers():
     """Kafka brokers on this machine that are not the one under test (sharing the CPUs)."""
-    port = kafka_launcher.default_port()
-    ours = kafka_launcher.State(kafka_launcher.default_state_dir(port)).pid()
+    try:
+        port = kafka_launcher.default_port()
+    except kafka_launcher.LauncherError:  # a KAFKA_BOOTSTRAP the launcher cannot serve
+        port = None
+    ours = kafka_launcher.State(kafka_launcher.default_state_dir(port)).pid() if port else None
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

@@ -26,7 +26,23 @@ Kafka's own conventions work too: every KAFKA_* variable that is not one of NOT_
 a broker setting by the apache/kafka image's rule (KAFKA_LOG_RETENTION_HOURS=1 is
 log.retention.hours=1; see setting_name), added after the shared files, and KAFKA_HEAP_OPTS and
 KAFKA_OPTS are the JVM's options. A setting Kafka refuses ends the start with one sentence
-naming its variable.
+naming its variable, and so do JVM options with which Java exits at once instead of running Kafka
+(-version, -help, an option it does not know): Java runs once with them before anything is
+formatted or started.
+
+KAFKA_BOOTSTRAP, where the programs connect, gives the single broker's port when neither --port
+nor P7_PORT does (bootstrap_port): unset or empty it means 9092; otherwise it must be exactly
+localhost:PORT or 127.0.0.1:PORT, localhost in any letter case, PORT in 1..65535. Any other value
+(white space around it, another host, [::1], a list, a port that is no number) is refused, as it
+names a broker this launcher cannot start. It is read only by the commands that need a port:
+start, stop and status, when no --port (and for stop no --state-dir or P7_BROKER_STATE) makes it
+unneeded; `tool` passes it on to the tool, which can reach any broker, as HOST:PORT[,HOST:PORT...].
+The cluster commands and fetch never read it.
+
+Bad input (a KAFKA_BOOTSTRAP that cannot be served, a KAFKA_* value a command reads that is not
+UTF-8 text, a bad option) ends the command with one sentence and exit code 2, before anything is
+written; a problem met on the way (Java missing, a port held, Kafka refusing a setting) with one
+sentence and exit code 1.
 
 Standard library only: it runs before any virtualenv exists, and inside the container.
 """
@@ -68,7 +84,12 @@ LOG_LINES_ON_FAILURE = 25
 
 
 class LauncherError(Exception):
-    """A problem the user can fix; printed as one sentence, never as a traceback."""
+    """A problem the user can fix; printed as one sentence, never as a traceback (exit code 1)."""
+
+
+class BadInput(LauncherError):
+    """Input the launcher cannot use (an environment variable, an option): exit code 2, before
+    anything is written."""
 
 
 # ---------------------------------------------------------------- readiness probe
@@ -179,7 +200,7 @@ def java_version(java):
 def classpath():
     """The broker's and tools' classpath: KAFKA_HOME/libs, or the Maven cache (filled on first
     use)."""
-    kafka_home = os.environ.get("KAFKA_HOME")
+    kafka_home = environment_text("KAFKA_HOME")
     if kafka_home:
         libs = Path(kafka_home) / "libs"
         if not any(libs.glob("kafka_2.13-*.jar")):
@@ -305,6 +326,120 @@ def fetch_from_maven(version, libs):
                       f"{time.monotonic() - started:.0f} s")
 
 
+# ---------------------------------------------------------------- the environment
+
+def is_utf8(text):
+    """Whether `text` came from UTF-8 bytes: Python decodes the environment with
+    surrogateescape, which turns each byte that is not UTF-8 into a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def raw_bytes(text):
+    """The bytes the environment held for `text`, to show them escaped (b'\\xff')."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
+def not_utf8_sentence(name, value):
+    return (f"{name} is not UTF-8 text ({raw_bytes(value)!r}): give it as UTF-8, or unset "
+            "it")
+
+
+def environment_text(name, env=None):
+    """The value of the environment variable `name` (None when unset), refused with BadInput
+    when its bytes are not UTF-8: a launcher that passed them on would write them into a
+    UTF-8 config or a message and fail there."""
+    value = (os.environ if env is None else env).get(name)
+    if value is not None and not is_utf8(value):
+        raise BadInput(not_utf8_sentence(name, value))
+    return value
+
+
+WHITE_SPACE = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+
+
+def surrounding_space(value):
+    """What white space `value` starts or ends with ("it ends with a line break"), else None."""
+    if value[-1:].isspace():
+        return f"it ends with {WHITE_SPACE.get(value[-1], 'white space')}"
+    if value[:1].isspace():
+        return f"it starts with {WHITE_SPACE.get(value[0], 'white space')}"
+    return None
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def bootstrap_port(value):
+    """The port of the single broker that a KAFKA_BOOTSTRAP value names, the one place where the
+    launcher reads that value for a port. Unset (None) or empty: DEFAULT_PORT. Otherwise exactly
+    HOST:PORT, HOST localhost (in any letter case: host names are compared so) or 127.0.0.1,
+    PORT decimal digits in 1..65535. Anything else raises BadInput, one sentence naming the
+    value, what is wrong with it and what works: white space around it, a list, [::1] or
+    another host (the broker listens on this machine's 127.0.0.1 only), no port, a port that
+    is not a number or out of range."""
+    if not value:
+        return DEFAULT_PORT
+    if not is_utf8(value):
+        raise BadInput(not_utf8_sentence("KAFKA_BOOTSTRAP", value))
+    host, colon, port = value.rpartition(":")
+    if surrounding_space(value):
+        problem = surrounding_space(value)
+    elif "," in value:
+        problem = "it is a list of brokers, and the launcher starts one"
+    elif not colon:
+        problem = "it names no port"
+    elif value.startswith("[") or ":" in host:
+        problem = "it is an IPv6 address, and the broker listens on 127.0.0.1"
+    elif not host:
+        problem = "it names no host"
+    elif host.lower() not in LOCAL_HOSTS:
+        problem = (f"it names the host {host!r}, and the launcher starts a broker on this "
+                   "machine only")
+    elif not re.fullmatch(r"[0-9]+", port):
+        problem = f"its port {port!r} is not a number"
+    elif not 0 < int(port) < 65536:
+        problem = f"its port {port} is not between 1 and 65535"
+    else:
+        return int(port)
+    raise BadInput(f"KAFKA_BOOTSTRAP is {value!r}: {problem}; give localhost:PORT (like "
+                   f"localhost:{DEFAULT_PORT}), leave it unset for {DEFAULT_PORT}, or give the "
+                   "port with --port")
+
+
+def default_port():
+    """The port of KAFKA_BOOTSTRAP (see bootstrap_port): 9092 when it is unset or empty;
+    BadInput when the launcher cannot serve it."""
+    return bootstrap_port(environment_text("KAFKA_BOOTSTRAP"))
+
+
+def tool_bootstrap():
+    """Where a Kafka tool without an address of its own connects: KAFKA_BOOTSTRAP as the
+    programs take it, HOST:PORT[,HOST:PORT...] with any hosts (a tool reaches any broker, the
+    compose nodes' kafka1:19092,... too), else localhost:9092. BadInput for a value with white
+    space around it or an entry that is not HOST:PORT with a port in 1..65535."""
+    value = environment_text("KAFKA_BOOTSTRAP")
+    if not value:
+        return f"localhost:{DEFAULT_PORT}"
+    problem = surrounding_space(value)
+    for entry in value.split(","):
+        if problem:
+            break
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not re.fullmatch(r"[0-9]+", port) or not 0 < int(port) < 65536:
+            problem = f"{entry!r} is not HOST:PORT with a port between 1 and 65535"
+    if problem:
+        raise BadInput(f"KAFKA_BOOTSTRAP is {value!r}: {problem}; give HOST:PORT[,HOST:PORT...] "
+                       f"(like localhost:{DEFAULT_PORT}), or the tool's --bootstrap-server")
+    return value
+
+
 # ---------------------------------------------------------------- configuration and storage
 
 # KAFKA_* variables that are not broker settings: the JVM options Kafka's own scripts read
@@ -344,6 +479,11 @@ def environment_settings(env=None):
     for variable, value in sorted(env.items()):
         if not variable.startswith("KAFKA_") or variable in NOT_SETTINGS:
             continue
+        if not is_utf8(variable):
+            raise BadInput(f"the name of the variable {raw_bytes(variable)!r} is not UTF-8 "
+                           "text: a KAFKA_ variable is a broker setting's name")
+        if not is_utf8(value):
+            raise BadInput(not_utf8_sentence(variable, value))
         name = setting_name(variable)
         if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*", name):
             raise LauncherError(f"{variable} names no broker setting ({name!r}): a KAFKA_ "
@@ -363,38 +503,82 @@ def jvm_options():
     options = []
     for variable, default in (("KAFKA_HEAP_OPTS", f"-Xmx{HEAP} -Xms{HEAP}"), ("KAFKA_OPTS", "")):
         try:
-            options += shlex.split(os.environ.get(variable) or default)
+            options += shlex.split(environment_text(variable) or default)
         except ValueError as err:
             raise LauncherError(f"{variable} cannot be split into Java options ({err})") from None
     return options
 
 
-def check_settings(cp, state):
+def jvm_variables():
+    """The JVM option variables that are set (and not empty): KAFKA_HEAP_OPTS, KAFKA_OPTS."""
+    return [v for v in ("KAFKA_HEAP_OPTS", "KAFKA_OPTS") if environment_text(v)]
+
+
+def check_settings(cp, state, timeout=START_TIMEOUT_SEC):
     """When KAFKA_* variables change the broker's settings or its JVM, Kafka reads the config
     once before the start, as the broker will (StorageTool parses it into the same KafkaConfig),
-    so that a setting it refuses ends the start with one sentence naming the variable. Without
-    such variables nothing is run: the shared files are tested as they are."""
+    in a JVM with the broker's options: a setting Kafka refuses, or options with which Java
+    cannot start or exits at once instead of running Kafka, end the start with one sentence
+    naming the variable, before anything is formatted. Without such variables nothing is run:
+    the shared files are tested as they are."""
     settings = environment_settings()
-    jvm = [v for v in ("KAFKA_HEAP_OPTS", "KAFKA_OPTS") if os.environ.get(v)]
+    jvm = jvm_variables()
     if not settings and not jvm:
         return
-    result = subprocess.run(java_base(cp, state) + ["kafka.tools.StorageTool", "info", "-c",
-                                                    str(state.config)],
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    try:
+        result = subprocess.run(java_base(cp, state) + ["kafka.tools.StorageTool", "info", "-c",
+                                                        str(state.config)],
+                                capture_output=True, text=True, errors="replace",
+                                stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        given = ", ".join(f"{v}={os.environ[v]!r}" for v in jvm) or "no JVM options"
+        raise LauncherError(f"Java did not finish reading the broker's settings within "
+                            f"{timeout:g} s with {given}: an option may make it wait (a "
+                            "debugger's suspend=y?)") from None
     refusal = refused_setting(result.stdout + result.stderr, settings, jvm)
     if refusal:
         raise LauncherError(refusal)
 
 
+# Lines with which Java says that it could not create its VM, which tell nothing of the cause.
+JVM_BOILERPLATE = ("Error: Could not create the Java Virtual Machine.",
+                   "Error: A fatal exception has occurred. Program will exit.",
+                   "Error occurred during initialization of VM")
+# What only a JVM that ran Kafka prints: StorageTool info's findings, a stack trace through
+# Kafka's (or Scala's) classes, a refusal of a setting.
+KAFKA_RAN = re.compile(r"^Found (problems?|log director(y|ies)|metadata)\b"
+                       r"|^\s+at (kafka|org\.apache\.kafka|scala)\."
+                       r"|(ConfigException|IllegalArgumentException): ", re.M)
+
+
+def last_line(output):
+    """The last line of a JVM's output that tells something (not Java's closing boilerplate)."""
+    lines = [line.strip() for line in output.splitlines()
+             if line.strip() and line.strip() not in JVM_BOILERPLATE]
+    return lines[-1] if lines else None
+
+
+def jvm_exited_sentence(output, jvm, code=None):
+    """One sentence: Java exited at once with the options of `jvm` (variable names), with its
+    last line of `output`."""
+    given = ", ".join(f"{v}={os.environ[v]!r}" for v in jvm)
+    line = last_line(output)
+    said = f"its last line: {line}" if line else "it printed nothing"
+    exited = "exited at once" if code is None else f"exited at once (code {code})"
+    return (f"Java {exited} with {given} instead of running Kafka ({said}): fix or unset "
+            f"{' and '.join(jvm)}")
+
+
 def refused_setting(output, settings, jvm):
-    """One sentence naming the variable behind what Java or Kafka refused in `output`, or None."""
+    """One sentence naming the variable behind what Java or Kafka refused in `output`, or None.
+    With JVM options set (`jvm`), output in which Kafka never ran means that Java exited at
+    once because of them."""
     if "Could not create the Java Virtual Machine" in output \
             or "Error occurred during initialization of VM" in output:
-        reason = next((line.strip() for line in output.splitlines() if line.strip()
-                       and "Could not create the Java" not in line
-                       and "Error occurred during initialization" not in line), "")
         given = ", ".join(f"{v}={os.environ[v]!r}" for v in jvm) or "its options"
-        return f"Java refuses {given}: {reason.rstrip('.')}"
+        return f"Java refuses {given}: {(last_line(output) or 'no reason given').rstrip('.')}"
+    if jvm and not KAFKA_RAN.search(output):
+        return jvm_exited_sentence(output, jvm)
     match = re.search(r"ConfigException: Invalid value (.*) for configuration (\S+): (.*)",
                       output)
     if match and match[2] in settings:
@@ -406,15 +590,6 @@ def refused_setting(output, settings, jvm):
         return (f"Kafka refuses its settings with {given} set: {match[1].rstrip('.')}"
                 if given else f"Kafka refuses its settings: {match[1].rstrip('.')}")
     return None
-
-
-def default_port():
-    """The port of KAFKA_BOOTSTRAP (what the programs will connect to), else 9092."""
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "")
-    host, _, port = bootstrap.rpartition(":")
-    if host in ("localhost", "127.0.0.1") and port.isdigit():
-        return int(port)
-    return DEFAULT_PORT
 
 
 def default_state_dir(port):
@@ -458,10 +633,11 @@ class State:
                 and "kafka.Kafka" in args and str(self.config) in args)
 
     def port(self):
+        """The port of the broker last started here, None when none is on record."""
         try:
             return int(self.port_file.read_text().strip())
         except (FileNotFoundError, ValueError):
-            return default_port()
+            return None
 
 
 def write_config(state, port, controller_port, listen_host, node_id=1, voters=None,
@@ -538,7 +714,7 @@ def format_storage(state, cp, cluster_id=None):
     result = subprocess.run(
         java_base(cp, state) + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
                                 "-c", str(state.config)],
-        capture_output=True, text=True)
+        capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-10:])
         raise LauncherError(f"formatting Kafka storage in {state.data} failed:\n{tail}")
@@ -556,6 +732,7 @@ def start(args):
         if reused:
             print(reused)
             return 0
+    check_environment()
     require_free_ports(port, controller_port,
                        *([args.internal_listener[1]] if args.internal_listener else []))
 
@@ -579,6 +756,14 @@ def start(args):
     return 0
 
 
+def check_environment():
+    """BadInput, before anything is written, for the KAFKA_* variables a broker start reads
+    (its settings, its JVM options, KAFKA_HOME) when one cannot be used."""
+    environment_settings()
+    jvm_options()
+    environment_text("KAFKA_HOME")
+
+
 def write_start_config(state, args, port, controller_port):
     """The config of `start`: the single broker's, or (with the node options) that of one node
     of a cluster whose other nodes run elsewhere."""
@@ -599,9 +784,11 @@ def launch(state, cp, port):
     """Start the broker of `state` in the background, in its own session (so that a Ctrl-C in
     the terminal that started it does not stop it), with its pid and port on record."""
     command = java_base(cp, state) + ["kafka.Kafka", str(state.config)]
+    offsets = log_offsets(state)
     with open(state.console_log, "ab") as console:
         process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
+    process.log_offsets = offsets  # where this start's lines begin in its logs
     state.pid_file.write_text(f"{process.pid}\n")
     state.port_file.write_text(f"{port}\n")
     return process
@@ -632,8 +819,7 @@ def wait_until_ready(state, process, port, timeout, brokers=1):
         if process.poll() is not None:
             progress.clear()
             state.pid_file.unlink(missing_ok=True)
-            raise LauncherError(f"the broker on port {port} exited during startup "
-                                f"(code {process.returncode})." + log_tail(state))
+            raise startup_exit(state, process, f"the broker on port {port}")
         if broker_is_ready(port, brokers):
             progress.clear()
             return
@@ -646,15 +832,52 @@ def wait_until_ready(state, process, port, timeout, brokers=1):
     stop_process(process.pid)
     state.pid_file.unlink(missing_ok=True)
     raise LauncherError(f"the broker did not answer on localhost:{port} within {timeout} s."
-                        + log_tail(state))
+                        + log_tail(state, getattr(process, "log_offsets", None)))
 
 
-def log_tail(state):
+def log_offsets(state):
+    """{log: its size}, where the lines of a start about to happen will begin."""
+    return {log: (log.stat().st_size if log.exists() else 0)
+            for log in (state.server_log, state.console_log)}
+
+
+def log_text(log, offsets=None):
+    """What `log` got since `offsets` (all of it without them; all of it too when it is smaller
+    than then, rotated since)."""
+    try:
+        with open(log, "rb") as f:
+            start = (offsets or {}).get(log, 0)
+            if f.seek(0, os.SEEK_END) < start:
+                start = 0
+            f.seek(start)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def log_tail(state, offsets=None):
+    """The last lines of the broker's log, else of its console output; with `offsets` (from
+    log_offsets) only what one start wrote."""
     for log in (state.server_log, state.console_log):
-        if log.exists() and log.stat().st_size:
-            lines = log.read_text(errors="replace").splitlines()[-LOG_LINES_ON_FAILURE:]
+        text = log_text(log, offsets)
+        if text.strip():
+            lines = text.splitlines()[-LOG_LINES_ON_FAILURE:]
             return f" Last lines of {log}:\n" + "\n".join(lines)
     return ""
+
+
+def startup_exit(state, process, what):
+    """The error for a broker `process` that exited before it answered: one sentence when Java
+    exited at once because of KAFKA_OPTS or KAFKA_HEAP_OPTS (nothing of this start shows that
+    Kafka ran: no line in its log, none of Kafka's in its console output), else the last lines
+    of this start's log."""
+    offsets = getattr(process, "log_offsets", None)
+    console = log_text(state.console_log, offsets)
+    jvm = jvm_variables()
+    if jvm and not log_text(state.server_log, offsets).strip() and not KAFKA_RAN.search(console):
+        return LauncherError(jvm_exited_sentence(console, jvm, process.returncode))
+    return LauncherError(f"{what} exited during startup (code {process.returncode})."
+                         + log_tail(state, offsets))
 
 
 def stop_process(pid):
@@ -705,16 +928,16 @@ def stop(args):
     stop_process(pid)
     state.pid_file.unlink(missing_ok=True)
     deadline = time.monotonic() + STOP_TIMEOUT_SEC
-    while port_is_open(port) and time.monotonic() < deadline:
+    while port and port_is_open(port) and time.monotonic() < deadline:
         time.sleep(0.2)
-    print(f"launcher: stopped the broker (pid {pid}); port {port} is free")
+    print(f"launcher: stopped the broker (pid {pid})" + (f"; port {port} is free" if port else ""))
     return 0
 
 
 def status(args):
     state = State(args.state_dir)
     pid = state.pid()
-    port = state.port() if pid else args.port
+    port = (state.port() if pid else None) or port_of(args)
     if broker_is_ready(port):
         owner = f"pid {pid}" if pid else "not started by this launcher"
         print(f"launcher: a broker answers on localhost:{port} ({owner})")
@@ -755,10 +978,9 @@ def run_tool(argv):
                             "--list`)")
     name, arguments = argv[0], argv[1:]
     if not any(argument.split("=", 1)[0] in TOOLS_OWN_ADDRESS for argument in arguments):
-        arguments = ["--bootstrap-server",
-                     os.environ.get("KAFKA_BOOTSTRAP") or f"localhost:{DEFAULT_PORT}", *arguments]
+        arguments = ["--bootstrap-server", tool_bootstrap(), *arguments]
     try:
-        heap = shlex.split(os.environ.get("KAFKA_HEAP_OPTS") or f"-Xmx{TOOLS_HEAP}")
+        heap = shlex.split(environment_text("KAFKA_HEAP_OPTS") or f"-Xmx{TOOLS_HEAP}")
     except ValueError as err:
         raise LauncherError(f"KAFKA_HEAP_OPTS cannot be split into Java options ({err})") \
             from None
@@ -824,6 +1046,7 @@ class Cluster:
 
 def cluster_start(args):
     cluster = Cluster(args.state_dir, args.ports, args.controller_ports)
+    check_environment()
     cluster_id = cluster.remember()
     started = {}  # port -> the process of a node started now
     try:
@@ -845,11 +1068,12 @@ def cluster_start(args):
             process = started.get(port)
             while not broker_is_ready(port, brokers=3):
                 if process and process.poll() is not None:
-                    raise LauncherError(f"the node on port {port} exited during startup "
-                                        f"(code {process.returncode})." + log_tail(state))
+                    raise startup_exit(state, process, f"the node on port {port}")
                 if time.monotonic() > deadline:
-                    raise LauncherError(f"the node on port {port} did not see all three nodes "
-                                        f"within {args.timeout:g} s." + log_tail(state))
+                    raise LauncherError(
+                        f"the node on port {port} did not see all three nodes within "
+                        f"{args.timeout:g} s."
+                        + log_tail(state, getattr(process, "log_offsets", None)))
                 time.sleep(0.2)
     except BaseException:
         for _node_id, port, _controller_port, state in cluster.nodes():
@@ -890,6 +1114,12 @@ def cluster_status(args):
               + (f"running (pid {pid})" if pid else "not running")
               + (", sees all three nodes" if port in answering else ""))
     return 0 if len(answering) == 3 else 1
+
+
+def port_number(text):
+    if not re.fullmatch(r"[0-9]+", text) or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return int(text)
 
 
 def port_list(text):
@@ -940,11 +1170,11 @@ def parse_args(argv):
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="start the broker, or reuse a running one")
     # A compose node needs P7_PORT: its programs' KAFKA_BOOTSTRAP names the cluster's hosts.
-    start_parser.add_argument("--port", type=int,
-                              default=os.environ.get("P7_PORT") or default_port(),
+    start_parser.add_argument("--port", type=port_number,
+                              default=os.environ.get("P7_PORT") or None,
                               help="default: $P7_PORT, else the port of $KAFKA_BOOTSTRAP, else "
                                    "9092")
-    start_parser.add_argument("--controller-port", type=int,
+    start_parser.add_argument("--controller-port", type=port_number,
                               default=os.environ.get("P7_CONTROLLER_PORT") or None,
                               help="KRaft controller port (default: $P7_CONTROLLER_PORT, else "
                                    "port + 1)")
@@ -978,9 +1208,13 @@ def parse_args(argv):
                       help="HOST:PORT where the other nodes and clients beside them reach this "
                            "one (default: $P7_INTERNAL_LISTENER, else none)")
     stop_parser = commands.add_parser("stop", help="stop the broker this launcher started")
-    stop_parser.add_argument("--port", type=int, default=default_port())
+    stop_parser.add_argument("--port", type=port_number, default=None,
+                             help="the port whose broker folder to look in (default: the port "
+                                  "of $KAFKA_BOOTSTRAP, else 9092)")
     status_parser = commands.add_parser("status", help="exit 0 when a broker answers")
-    status_parser.add_argument("--port", type=int, default=default_port())
+    status_parser.add_argument("--port", type=port_number, default=None,
+                               help="default: the port of the broker started in the state "
+                                    "folder, else of $KAFKA_BOOTSTRAP, else 9092")
     commands.add_parser("fetch", help="fetch the broker's jars from Maven Central and exit")
     commands.add_parser("tool", help=f"tool NAME ARGS...: one of Kafka's tools "
                                      f"({', '.join(TOOLS)}), pointed at KAFKA_BOOTSTRAP "
@@ -1002,27 +1236,42 @@ def parse_args(argv):
             and args.node_id not in voter_ids(args.quorum_voters):
         parser.error(f"node {args.node_id} is not among the quorum voters "
                      f"{args.quorum_voters}: give its id with --node-id (P7_NODE_ID)")
+    # The port comes from KAFKA_BOOTSTRAP only where it is needed and not given (BadInput when
+    # that cannot be served): start's port, and the folder of stop and status.
+    if args.command == "start":
+        port_of(args)
     if args.state_dir is None:
-        args.state_dir = (CLUSTER_DIR if args.command.startswith("cluster")
-                          else default_state_dir(getattr(args, "port", DEFAULT_PORT)))
+        if args.command.startswith("cluster"):
+            args.state_dir = CLUSTER_DIR
+        elif args.command == "fetch" or os.environ.get("P7_BROKER_STATE"):
+            args.state_dir = default_state_dir(DEFAULT_PORT)
+        else:
+            args.state_dir = default_state_dir(port_of(args))
     return args
+
+
+def port_of(args):
+    """The port of start, stop or status: --port (for start, else P7_PORT), else the port of
+    KAFKA_BOOTSTRAP (default_port), read once."""
+    if args.port is None:
+        args.port = default_port()
+    return args.port
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["tool"]:
-        # Everything after the tool's name is the tool's: no parsing of ours in between.
-        try:
-            return run_tool(argv[1:])
-        except LauncherError as err:
-            print(f"launcher: error: {err}", file=sys.stderr)
-            return 1
-    args = parse_args(argv)
     handlers = {"start": start, "stop": stop, "status": status, "fetch": fetch,
                 "cluster": cluster_start, "cluster-stop": cluster_stop,
                 "cluster-status": cluster_status}
     try:
+        if argv[:1] == ["tool"]:
+            # Everything after the tool's name is the tool's: no parsing of ours in between.
+            return run_tool(argv[1:])
+        args = parse_args(argv)
         return handlers[args.command](args)
+    except BadInput as err:
+        print(f"launcher: error: {err}", file=sys.stderr)
+        return 2
     except LauncherError as err:
         print(f"launcher: error: {err}", file=sys.stderr)
         return 1

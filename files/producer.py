@@ -4,7 +4,9 @@
     docker exec -it p7 python3 /files/producer.py
 
 (Re)creates `temperatures` with 4 partitions, then sends one protobuf Report per day, keyed by
-the month's name, forever. Ctrl-C or SIGTERM flushes what is in flight and exits 0.
+the month's name, forever. Ctrl-C or SIGTERM flushes what is in flight and exits 0, whatever
+weather.py is doing. Something from weather.py that is no reading, or an exception raised in it,
+ends the producer with one sentence (exit 1), after the readings before it were sent.
 
 On a cluster, KAFKA_BOOTSTRAP lists its brokers and P7_REPLICATION_FACTOR (default 1) says on
 how many of them each partition lives:
@@ -23,8 +25,12 @@ import datetime
 import gc
 import inspect
 import itertools
+import math
+import numbers
 import os
+import queue
 import sys
+import threading
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -34,7 +40,7 @@ from kafka.partitioner.default import murmur2
 
 import weather
 from p7common import (BIRTHDAY_TOPIC, BOOTSTRAP_TIMEOUT_MS, BROKER, MONTHS, PARTITIONS,
-                      RECONNECT_BACKOFF_MAX_MS, TOPIC, stop)
+                      RECONNECT_BACKOFF_MAX_MS, TOPIC, shown, stop)
 from report_pb2 import Report
 
 # consumer.py --birthday publishes that day's readings to BIRTHDAY_TOPIC (assignment: "write to
@@ -60,6 +66,11 @@ DELAY_SEC = 0.5  # the assignment's pace: one simulated day per half second
 # sent: taking turns for every single message, the generator, the Report and kafka-python's
 # send() each cost far more CPU than when each runs a thousand times in a row.
 READ_AHEAD = 1000
+# While the generator takes its time (its pace, or a drop-in weather.py that blocks), the sending
+# loop looks for Ctrl-C and SIGTERM this often: a stop never waits for the generator.
+STOP_CHECK_SEC = 0.1
+# An exception's message from weather.py is shown on one line, up to this many characters.
+SHOWN_MESSAGE_CHARS = 200
 
 # The KafkaProducer's settings, as data (bench/ reads them too).
 PRODUCER_CONFIG = {
@@ -180,44 +191,158 @@ def weather_takes_seed():
         return False
 
 
+def weather_raised(err):
+    """What weather.py raised, in one line: "weather.py raised ValueError: its message"."""
+    message = " ".join(str(err).split())
+    if len(message) > SHOWN_MESSAGE_CHARS:
+        message = message[:SHOWN_MESSAGE_CHARS - 3] + "..."
+    return f"weather.py raised {type(err).__name__}" + (f": {message}" if message else "")
+
+
 def at_full_speed():
     """Whether the generator runs without pausing between readings. Only this project's
     generator says (weather.effective_delay); with any other the readings are sent one by one,
     which is right at every pace."""
     effective_delay = getattr(weather, "effective_delay", None)
-    return effective_delay is not None and effective_delay(DELAY_SEC) == 0
+    try:
+        return effective_delay is not None and effective_delay(DELAY_SEC) == 0
+    except Exception as err:  # a bad delay variable
+        raise ProducerError(f"{weather_raised(err)}; nothing was sent") from None
 
 
 def weather_chunks(seed, full_speed):
     """The weather generator's readings, in lists that produce() sends one at a time: READ_AHEAD
     readings at full speed, a single one at a pace (each is sent as soon as it is made)."""
-    if seed is None:
-        readings = weather.get_next_weather(delay_sec=DELAY_SEC)
-    elif weather_takes_seed():
-        readings = weather.get_next_weather(delay_sec=DELAY_SEC, seed=seed)
-    else:
+    if seed is not None and not weather_takes_seed():
         raise ProducerError(f"--seed needs a generator that takes one, and {weather.__file__}'s "
                             "get_next_weather takes only delay_sec: leave out --seed")
-    if full_speed:
-        return iter(lambda: list(itertools.islice(readings, READ_AHEAD)), [])
-    # One reading at a time, checked: a generator of another hand may yield date objects, or
-    # something that is no reading at all.
-    return ([as_reading(date_and_degrees)] for date_and_degrees in readings)
-
-
-def as_reading(date_and_degrees):
-    """("YYYY-MM-DD", degrees as a float) of what the generator yielded, or ProducerError."""
+    seed_arg = {} if seed is None else {"seed": seed}
     try:
-        date, degrees = date_and_degrees
-        if isinstance(date, (datetime.date, datetime.datetime)):
-            date = date.strftime("%Y-%m-%d")
-        degrees = float(degrees)
-        if isinstance(date, str) and date[5:7] in MONTH_KEYS and len(date) == 10:
-            return date, degrees
-    except (TypeError, ValueError):
-        pass
-    raise ProducerError(f"weather.get_next_weather yielded {date_and_degrees!r}, not a "
-                        "(\"YYYY-MM-DD\", degrees) reading")
+        made = weather.get_next_weather(delay_sec=DELAY_SEC, **seed_arg)
+    except Exception as err:  # this project's weather.py: a bad delay variable
+        raise ProducerError(f"{weather_raised(err)}; nothing was sent") from None
+    try:
+        readings = iter(made)
+    except TypeError:
+        raise ProducerError(f"weather.get_next_weather returned {shown(made)}, which gives no "
+                            "readings; nothing was sent") from None
+    return WeatherReader(readings, READ_AHEAD if full_speed else 1)
+
+
+class NotAReading(ProducerError):
+    """What the generator yielded is no reading."""
+
+    def __init__(self, yielded, why):
+        try:
+            what = shown(yielded)
+        except Exception:  # an object whose repr() fails
+            what = f"a {type(yielded).__name__}"
+        super().__init__(f"weather.py yielded {what}, {why}; stopped before it: the readings "
+                         "before it were sent, it was not")
+
+
+def as_reading(yielded):
+    """("YYYY-MM-DD", degrees as a float) of what the generator yielded, or NotAReading. A
+    reading is a pair of a real calendar date, as a "YYYY-MM-DD" string or a date object, and
+    a finite number of degrees (an int or a float; a bool or a string is no number). Checked
+    before anything is sent: the consumer must never meet a reading it cannot count."""
+    if not isinstance(yielded, (tuple, list)) or len(yielded) != 2:
+        raise NotAReading(yielded, "which is not a (YYYY-MM-DD date, degrees) pair")
+    date, degrees = yielded
+    if isinstance(date, datetime.date):  # datetime.datetime too: its day
+        date = f"{date.year:04d}-{date.month:02d}-{date.day:02d}"
+    if not is_calendar_date(date):
+        raise NotAReading(yielded, "whose date is not a YYYY-MM-DD calendar date")
+    if type(degrees) is not float:  # the usual case costs one check
+        if isinstance(degrees, bool) or not isinstance(degrees, numbers.Real):
+            raise NotAReading(yielded, "whose degrees are not a number")
+        try:
+            degrees = float(degrees)
+        except (OverflowError, ValueError, TypeError):  # an int beyond any float
+            raise NotAReading(yielded, "whose degrees are not a finite number") from None
+    if not math.isfinite(degrees):
+        raise NotAReading(yielded, "whose degrees are not a finite number")
+    return date, degrees
+
+
+def is_calendar_date(text):
+    # Of the forms fromisoformat takes, only YYYY-MM-DD has 10 characters and dashes at 4 and 7.
+    if not isinstance(text, str) or len(text) != 10 or text[4] != "-" or text[7] != "-":
+        return False
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+class WeatherReader:
+    """The generator's readings, in chunks of up to `chunk_size`: an iterator for produce().
+
+    The generator runs in a thread of its own, and only when the next chunk is asked for: its
+    own pace holds, nothing is read ahead, and the readings keep its order. The sending loop
+    waits for a chunk in steps of STOP_CHECK_SEC, so a Ctrl-C or SIGTERM ends the producer at
+    once whatever the generator does (a drop-in weather.py may sleep, wait on a read or catch
+    every exception): next() then returns an empty chunk, on which produce() stops, and the
+    thread (a daemon) is left where it is.
+
+    Every reading is checked (as_reading) in that thread. What ends the readings comes after
+    the good ones before it, so they are sent first: the generator's end (StopIteration), a
+    reading that is none or an exception from the generator (ProducerError, one sentence; the
+    bad reading is never sent). KeyboardInterrupt or SystemExit raised in the generator is
+    raised here as it is."""
+
+    def __init__(self, readings, chunk_size):
+        self.chunk_size = chunk_size
+        self.requests = queue.SimpleQueue()
+        self.answers = queue.SimpleQueue()
+        self.asked = False  # a chunk was asked for and has not come yet
+        self.end = None     # what ends the readings, once it came
+        threading.Thread(target=self.read, args=(readings,), name="weather",
+                         daemon=True).start()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.end is not None:
+            raise self.end
+        if stop:
+            return []
+        if not self.asked:
+            self.requests.put(True)
+            self.asked = True
+        while True:
+            try:
+                chunk, self.end = self.answers.get(timeout=STOP_CHECK_SEC)
+                break
+            except queue.Empty:
+                if stop:
+                    return []
+        self.asked = False
+        if chunk or self.end is None:
+            return chunk
+        raise self.end
+
+    def read(self, readings):
+        """The thread: a chunk for each request, until the readings end."""
+        end = None
+        while end is None:
+            self.requests.get()
+            chunk = []
+            try:
+                for yielded in itertools.islice(readings, self.chunk_size):
+                    chunk.append(as_reading(yielded))
+                if len(chunk) < self.chunk_size:
+                    end = StopIteration()
+            except NotAReading as err:
+                end = err
+            except Exception as err:
+                end = ProducerError(f"{weather_raised(err)}; stopped there: the readings before "
+                                    "it were sent")
+            except BaseException as err:  # KeyboardInterrupt, SystemExit: the main thread's
+                end = err
+            self.answers.put((chunk, end))
 
 
 def make_producer(full_speed=False):
@@ -467,7 +592,8 @@ def main(argv=None):
             parser.error(problem)
     # Until the sending starts, the first Ctrl-C or SIGTERM ends the program at once (as a
     # KeyboardInterrupt). Once it sends, a stop is only noted, and produce() returns before its
-    # next chunk of readings (at full speed some 20 ms of sending). Later signals only cut
+    # next chunk of readings (at full speed some 20 ms of sending), or within STOP_CHECK_SEC
+    # while it waits for the generator, however long that would take. Later signals only cut
     # close_producer's wait short, so that a second Ctrl-C is never a traceback.
     stop.install(interrupts=1)
 
@@ -490,7 +616,7 @@ def main(argv=None):
         produce_until_stopped(chunks, deliveries, full_speed)
     except KeyboardInterrupt:
         pass
-    except (ProducerError, ValueError) as err:
+    except ProducerError as err:
         print(f"producer: error: {err}", file=sys.stderr)
         return 1
     except KafkaError as err:

@@ -241,6 +241,114 @@ def test_the_provided_weather_has_no_seed_to_give(run_program, tmp_path):
     assert current_topic_id() == old_topic  # refused before it touched the topic
 
 
+# ---------------------------------------------------------------- a drop-in weather.py
+
+# A weather.py as a course's own could be: get_next_weather(delay_sec=...) and nothing else.
+# It yields GOOD_READINGS (1990-01-01 to 01-05, fast: it honours the course graders' variable),
+# then does what `then` says.
+STAND_IN_WEATHER = """
+import os
+import time
+
+GOOD_READINGS = {good!r}
+
+
+def get_next_weather(delay_sec=0.5):
+    delay_sec = float(os.environ.get("AUTOGRADER_DELAY_OVERRIDE_VAL", delay_sec))
+    for reading in GOOD_READINGS:
+        yield reading
+        time.sleep(delay_sec)
+{then}
+"""
+GOOD_READINGS = [(f"1990-01-{day:02d}", 20.5 + day) for day in range(1, 6)]
+BLOCK_IN_SLEEP = "    time.sleep(3600)"
+# A blocking read that also swallows whatever is raised in it, Ctrl-C included.
+BLOCK_STUBBORNLY = """    read_end, _write_end = os.pipe()
+    while True:
+        try:
+            os.read(read_end, 1)
+        except BaseException:
+            pass"""
+# What comes after a bad reading must never be sent either.
+AND_MORE = """
+    yield "1990-01-07", 1.0
+    time.sleep(3600)"""
+
+
+def run_with_stand_in_weather(run_program, tmp_path, then):
+    """producer.py (as the course's files would hold it) with STAND_IN_WEATHER as weather.py,
+    once it has recreated the topic."""
+    folder = tmp_path / "drop-in-weather"
+    folder.mkdir()
+    for name in ("producer.py", "p7common.py", "report_pb2.py"):
+        shutil.copy(FILES / name, folder)
+    (folder / "weather.py").write_text(STAND_IN_WEATHER.format(good=GOOD_READINGS, then=then))
+    old_topic = current_topic_id()
+    producer = run_program("producer.py", env={"AUTOGRADER_DELAY_OVERRIDE_VAL": "0.01"},
+                           folder=folder)
+    wait_for_new_topic(producer, old_topic)
+    return producer
+
+
+def readings_in_topic():
+    return sorted((date, degrees) for messages in read_topic().values()
+                  for _key, date, degrees in messages)
+
+
+@pytest.mark.parametrize("signum, then", [(signal.SIGINT, BLOCK_IN_SLEEP),
+                                          (signal.SIGTERM, BLOCK_STUBBORNLY)],
+                         ids=["SIGINT-sleep", "SIGTERM-stubborn-read"])
+def test_a_stop_ends_the_producer_while_weather_blocks(run_program, tmp_path, signum, then):
+    # The generator blocks in next() for an hour after five readings; Ctrl-C and SIGTERM must
+    # not wait for it. The aim is 2 s from the signal to the exit; the deadline here is
+    # generous, for a loaded machine: a producer that waits for the generator never exits.
+    producer = run_with_stand_in_weather(run_program, tmp_path, then)
+    wait_until(lambda: total_messages() >= len(GOOD_READINGS) or not producer.running(), 60,
+               "the stand-in's readings in the topic")
+    producer.signal(signum)
+    signalled = time.monotonic()
+    wait_until(lambda: not producer.running(), 10, "the producer to exit after the signal")
+    assert time.monotonic() - signalled < 10
+    assert producer.wait() == 0, producer.stderr
+    assert "Traceback" not in producer.stderr, producer.stderr
+    assert "producer: stopped" in producer.stdout
+    assert readings_in_topic() == GOOD_READINGS
+
+
+@pytest.mark.parametrize("bad, shown, complaint", [
+    ("'abcd-01-zz', 5.0", "('abcd-01-zz', 5.0)", "date is not a YYYY-MM-DD calendar date"),
+    ("'1990-01-06', float('nan')", "('1990-01-06', nan)", "degrees are not a finite number"),
+    ("'1990-01-06'", "'1990-01-06'", "not a (YYYY-MM-DD date, degrees) pair"),
+])
+def test_a_bad_reading_is_never_sent_and_stops_the_producer_after_the_ones_before(
+        run_program, tmp_path, bad, shown, complaint):
+    producer = run_with_stand_in_weather(run_program, tmp_path, f"    yield {bad}{AND_MORE}")
+    assert producer.wait(timeout=60) == 1
+    sentence = assert_one_clean_sentence(producer.stderr)
+    assert f"weather.py yielded {shown}" in sentence and complaint in sentence, sentence
+    assert readings_in_topic() == GOOD_READINGS
+
+
+@pytest.mark.parametrize("error", ["RuntimeError('sensor offline')",
+                                   "ValueError('could not parse the station file')"])
+def test_an_exception_in_weather_is_one_sentence_after_the_readings_before_it(
+        run_program, tmp_path, error):
+    producer = run_with_stand_in_weather(run_program, tmp_path, f"    raise {error}{AND_MORE}")
+    assert producer.wait(timeout=60) == 1
+    sentence = assert_one_clean_sentence(producer.stderr)
+    name, message = error.rstrip("')").split("('")
+    assert f"weather.py raised {name}: {message}" in sentence, sentence
+    assert readings_in_topic() == GOOD_READINGS
+
+
+def test_a_weather_that_ends_is_sent_in_full_and_exits_zero(run_program, tmp_path):
+    producer = run_with_stand_in_weather(run_program, tmp_path, "")
+    assert producer.wait(timeout=60) == 0, producer.stderr
+    assert "no more readings" in producer.stdout
+    assert producer.stderr.strip() == ""
+    assert readings_in_topic() == GOOD_READINGS
+
+
 # ---------------------------------------------------------------- debug.py
 
 def test_a_second_ctrl_c_only_hurries_debug(run_program, start_producer):

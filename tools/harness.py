@@ -707,7 +707,10 @@ def local_broker():
         yield bootstrap
         return
     from broker import launcher as launcher_module
-    defaults = launcher_module.parse_args(["start"])  # the port and folder `start` alone takes
+    try:
+        defaults = launcher_module.parse_args(["start"])  # the port and folder `start` takes
+    except launcher_module.LauncherError as err:  # a KAFKA_BOOTSTRAP it cannot serve
+        raise BrokerError(str(err)) from None
     with LocalBroker(defaults.state_dir, defaults.port, defaults.controller_port):
         yield bootstrap
 

@@ -119,7 +119,9 @@ def test_the_image_copies_the_cluster_settings():
     ({"P7_QUORUM_VOTERS": "kafka1:9093"}, "is not a list of ID@HOST:PORT"),
     ({"P7_INTERNAL_LISTENER": "kafka1"}, "is not HOST:PORT"),
     ({"P7_NODE_ID": "one"}, "invalid int value: 'one'"),
-    ({"P7_PORT": "91x2"}, "invalid int value: '91x2'"),
+    ({"P7_PORT": "91x2"}, "argument --port: '91x2' is not a port (1 to 65535)"),
+    ({"P7_PORT": "65536"}, "argument --port: '65536' is not a port (1 to 65535)"),
+    ({"P7_CONTROLLER_PORT": "0"}, "argument --controller-port: '0' is not a port"),
     ({"P7_CLUSTER": "on"}, "P7_CLUSTER='on' must be 1"),
 ])
 def test_bad_node_settings_are_a_clear_error(monkeypatch, tmp_path, capsys, env, message):
