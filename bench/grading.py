@@ -62,9 +62,12 @@ def grade(klass, jobs, only):
     env = dict(os.environ, KAFKA_BOOTSTRAP=f"localhost:{first}")
     command = [sys.executable, str(ROOT / "autograde.py"), "--batch", str(klass), "--native",
                "--jobs", str(jobs)] + (["--only", only] if only else [])
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.monotonic() - started
+    say(f"--jobs {jobs}: 1-minute load average {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end")
     if done.returncode != 0:
         raise SystemExit(f"the batch with --jobs {jobs} failed ({done.returncode}): "
                          f"{(done.stderr or done.stdout)[-2000:]}")
