@@ -850,8 +850,10 @@ NOBODY = f"{NOBODY_ID}:{NOBODY_ID}"
 # some more; the programs share the rest), and only the capabilities the broker as root and
 # `docker exec --user` need: KILL (root's kill of the programs of another uid), CHOWN,
 # DAC_OVERRIDE, FOWNER (root writing in folders and files it does not own), SETUID and SETGID
-# (exec switching to the user).
-HARDENED_RUN_FLAGS = ["--security-opt", "no-new-privileges", "--pids-limit", "1024",
+# (exec switching to the user). --init: an init of Docker's as PID 1 reaps whatever the programs
+# orphan, so that a fork bomb's processes never linger as zombies that keep the container from
+# being removed.
+HARDENED_RUN_FLAGS = ["--init", "--security-opt", "no-new-privileges", "--pids-limit", "1024",
                       "--memory", "4g", "--cap-drop", "ALL", "--cap-add", "KILL",
                       "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER",
                       "--cap-add", "SETUID", "--cap-add", "SETGID"]
@@ -1052,5 +1054,13 @@ class Container:
             subprocess.run(["docker", "exec", self.name, "sh", "-c",
                             "rm -rf /files/* /files/.[!.]*"], capture_output=True,
                            timeout=DOCKER_TIMEOUT)
-        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True,
-                       timeout=DOCKER_TIMEOUT)
+        # A removal can fail while the container's processes are dying (a fork bomb's zombies):
+        # asked again until it is gone.
+        deadline = time.monotonic() + DOCKER_TIMEOUT
+        while True:
+            removed = subprocess.run(["docker", "rm", "-f", self.name], capture_output=True,
+                                     text=True, timeout=DOCKER_TIMEOUT)
+            if removed.returncode == 0 or "No such container" in removed.stderr \
+                    or time.monotonic() > deadline:
+                return
+            time.sleep(1)
