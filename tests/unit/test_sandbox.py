@@ -5,7 +5,7 @@ session of its own.
 
 The tests use a slot of their own (TEST_SLOT, one a pytest-xdist worker, and the next one for a
 bystander), so that their sweeps can never reach the programs of a grader running on this
-machine at the same time (slot 0 up), of the hostile grader tests (902) or of another worker's
+machine at the same time (slot 0 up), of the hostile grader tests (994-999) or of another worker's
 tests. tests/unit/test_sandbox_cgroup.py tests the slot's cgroups."""
 
 import json
