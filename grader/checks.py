@@ -17,7 +17,7 @@ from tools import harness, p7check
 from tools.harness import PROGRAM_TIMEOUT, DockerError
 from tools.p7check import MONTH_NAMES, PARTITIONS, TOPIC
 
-from tools.partition_files import ConcurrentReader, read_json
+from tools.partition_files import ConcurrentReader, read_json, read_regular
 
 from . import sandbox, svg_bars
 from .evidence import (calls_to, counted, first_problems, folder_snapshot, is_png,
@@ -111,7 +111,8 @@ def final_files(s):
         missing.append("Dockerfile (next to files/)")
     require(not missing, "missing: " + ", ".join(missing))
     try:
-        bars = svg_bars.read_bars((s.files / FINAL_PLOT).read_bytes(), name=f"files/{FINAL_PLOT}")
+        bars = svg_bars.read_bars(read_regular(s.files / FINAL_PLOT)[1],
+                                  name=f"files/{FINAL_PLOT}")
     except OSError as err:
         raise CheckFailed(f"files/{FINAL_PLOT} cannot be read: {err}") from None
     except svg_bars.SvgError as err:
@@ -758,7 +759,7 @@ def picture(folder):
     """(name, bytes) of the plot in `folder` once it is a whole PNG; (None, None) before."""
     for name in PLOT_NAMES:
         try:
-            data = (folder / name).read_bytes()
+            data = read_regular(folder / name)[1]
         except OSError:
             continue
         if data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(PNG_END):
@@ -808,7 +809,7 @@ def write_exact_files(s, ends):
     s.outputs.remove("partition-*.json*")
     for n, end in ends.items():
         stats = p7check.expected_stats(topic[n])
-        s.outputs.path(n).write_text(json.dumps({"partition": n, "offset": end, **stats}))
+        s.outputs.write(n, json.dumps({"partition": n, "offset": end, **stats}))
         for month in PLOT_MONTHS:
             if stats.get(month):
                 year = max(stats[month])
@@ -826,7 +827,7 @@ def draw_month_svg(s, name, expected, when):
         if not program.running():
             return True
         try:
-            return svg_bars.read_bars(svg.read_bytes()) is not None
+            return svg_bars.read_bars(read_regular(svg)[1]) is not None
         except (OSError, svg_bars.SvgError):
             return False
     try:
@@ -842,7 +843,9 @@ def draw_month_svg(s, name, expected, when):
                 raise type(err)(f"{when}, {err}") from None
         raise CheckFailed(f"{when}, {name} wrote no files/{FINAL_PLOT}")
     try:
-        bars = svg_bars.read_bars(svg.read_bytes(), name=f"files/{FINAL_PLOT}")
+        bars = svg_bars.read_bars(read_regular(svg)[1], name=f"files/{FINAL_PLOT}")
+    except OSError as err:
+        raise CheckFailed(f"{when}: files/{FINAL_PLOT} is no regular file ({err})") from None
     except svg_bars.SvgError as err:
         raise CheckFailed(f"{when}: {err}") from None
     wrong = svg_bars.match_values(bars, [avg for _, avg in expected.values()])
@@ -896,7 +899,7 @@ def seeks(s):
     starts = {n: end // 2 for n, end in ends.items()}
     s.outputs.remove("partition-*.json*")
     for n, start in starts.items():
-        s.outputs.path(n).write_text(f'{{"partition": {n}, "offset": {start}}}')
+        s.outputs.write(n, f'{{"partition": {n}, "offset": {start}}}')
     group = [str(n) for n in range(PARTITIONS)]
     consumers = [s.programs.start_consumer(*group)]
 

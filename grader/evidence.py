@@ -4,6 +4,8 @@ tools/partition_files.py): the PNG, the grading folder's files, and the programs
 import ast
 import math
 
+from tools.partition_files import read_regular
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHOWN_PROBLEMS = 3
 
@@ -16,7 +18,7 @@ def first_problems(problems):
 
 def is_png(path):
     try:
-        return path.read_bytes()[:8] == PNG_SIGNATURE
+        return read_regular(path)[1][:8] == PNG_SIGNATURE
     except OSError:
         return False
 

@@ -9,16 +9,17 @@ read over and over while a consumer replaces them.
   being replaced), whether a failed read was of a file that had just replaced the old one by a
   rename (renamed before it was completely written), and any file whose offset went back.
 
-The grader's checks and the tests use these; they rely on p7check's reading rules only, never
-on the programs of files/.
+The grader's checks and the tests use these; they never use the programs of files/. What they
+read is a submission's: only regular files are read, never through a symbolic link (the reader
+may be root), and the grader's own files replace whatever is there without following one.
 """
 
+import contextlib
 import json
 import os
 import stat
 import threading
 
-from tools import p7check
 from tools.harness import STOP_TIMEOUT
 from tools.p7check import MONTH_NAMES, PARTITIONS
 
@@ -27,9 +28,10 @@ KEPT_FAILURES = 3
 
 
 def read_json(path):
-    """The parsed file, or None when it is missing or does not parse."""
+    """The parsed file, or None when it is missing, no regular file (a symbolic link included)
+    or does not parse."""
     try:
-        return p7check.load_json(path)  # never blocks on a FIFO
+        return json.loads(read_regular(path)[1])
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -48,6 +50,10 @@ class PartitionFiles:
 
     def path(self, n):
         return self.folder / f"partition-{n}.json"
+
+    def write(self, n, text):
+        """partition-N.json written anew (write_new)."""
+        write_new(self.path(n), text)
 
     def remove(self, *patterns):
         for pattern in patterns:
@@ -112,7 +118,7 @@ class ConcurrentReader(threading.Thread):
         path = self.files.path(n)
         inode = None
         try:
-            inode, text = _read_regular(path)
+            inode, text = _read_regular_text(path)
             data = json.loads(text)
         except FileNotFoundError:
             if n in self.seen:
@@ -142,10 +148,17 @@ class ConcurrentReader(threading.Thread):
         self.join(timeout=STOP_TIMEOUT)
 
 
-def _read_regular(path):
-    """(inode, text) of a regular file, opened without blocking (a FIFO would wait for a writer
-    for ever; it is refused with OSError)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+def _read_regular_text(path):
+    inode, data = read_regular(path)
+    return inode, data.decode("utf-8")
+
+
+def read_regular(path):
+    """(inode, bytes) of a regular file; OSError for anything else. The programs that write the
+    folder are a submission's and the reader may be root: a symbolic link they plant is never
+    followed (O_NOFOLLOW: it could name a file only root may read, or /dev/zero), and a FIFO is
+    opened without blocking (it would wait for a writer for ever) and refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
@@ -154,6 +167,23 @@ def _read_regular(path):
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
-        return status.st_ino, b"".join(chunks).decode("utf-8")
+        return status.st_ino, b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def write_new(path, text, attempts=10):
+    """`text` as a new regular file at `path`, in place of whatever is there. Created with
+    O_EXCL: never written through a symbolic link a program planted there, even one planted
+    between the removal and the creation (then removed again, up to `attempts` times)."""
+    for _attempt in range(attempts):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return
+    raise OSError(f"{path} kept being replaced while it was written")

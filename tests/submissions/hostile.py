@@ -405,12 +405,9 @@ HOSTILE = {
         "to read as root and show in the report",
         "6", inserts=(("consumer.py", "def load_partition(n):\n", PLANTS_LINK),
                       ("consumer.py", "def save_partition(data):\n", SKIPS_PLANTED)),
-        docker=True,
-        hole="the grader reads the partition files of the grading copy as root following "
-             "links the submission made there (grader/checks.py's read_json, check 6 shows "
-             "what it read in its reason)"),
+        docker=True),
 }
-# The list: graded in the classes of the batch tests.
+# Every case the grader stands: graded in the classes of the batch tests.
 CLASS_CASES = [name for name, case in HOSTILE.items() if not case.hole]
 
 
