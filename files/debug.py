@@ -110,11 +110,14 @@ def main(argv=None):
 
 def close_consumer(consumer):
     """Leave the group and close; a second Ctrl-C meanwhile (or `timeout`, which signals twice)
-    only cuts that short: never a traceback."""
+    only cuts that short: never a traceback. From then on a signal raises nothing: the program
+    is leaving, and one raised in the interpreter's own clean-up would print a traceback."""
     try:
         consumer.close()
     except KeyboardInterrupt:
         pass
+    finally:
+        stop.interrupts = 0
 
 
 if __name__ == "__main__":
