@@ -554,7 +554,9 @@ class _LocalKafka:
         for n, pid in victims:
             _kill_group(pid)
         for n, pid in victims:
-            wait_until(lambda: self.pid(n) is None, KILL_TIMEOUT,
+            # A dying process shows no command line before it has exited: gone means a zombie
+            # or no process at all.
+            wait_until(lambda: self.pid(n) is None and not _still_running(pid), KILL_TIMEOUT,
                        f"the killed Kafka node {n} (pid {pid}) to be gone")
 
     def restart(self, timeout=BROKER_START_TIMEOUT):
@@ -593,6 +595,14 @@ class _LocalKafka:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _still_running(pid):
+    """Whether `pid` is a process that has not exited (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _kill_group(pid):
