@@ -181,11 +181,7 @@ class Session:
         elif self.sandbox.active:
             lines["sandbox"] = (f"the programs ran as uid {self.sandbox.uid}, in "
                                 f"{self.sandbox.confinement}")
-        peak = self.peak_memory
-        if peak is None and self.container is not None:
-            peak = self.container.peak_memory()
-        elif peak is None and not self.docker:
-            peak = self.sandbox.peak_memory()
+        peak = self.peak_memory  # read once, at cleanup: the report comes after it
         grader = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         if peak is not None:
             what = ("the container peaked at {:.0f} MiB (its broker included)" if self.docker
